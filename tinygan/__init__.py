@@ -1,0 +1,29 @@
+"""tinygan: a from-scratch GAN engine with hand-written backpropagation, on NumPy or CuPy."""
+
+from .backend import Backend, BackendError, get_backend
+from .layers import BatchNorm, Dense, Dropout, Layer, LeakyReLU, ReLU, Sigmoid, Tanh
+from .losses import bce_with_logits, softmax_cross_entropy
+from .network import Sequential, mlp
+from .optim import SGD, Adam
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Adam",
+    "Backend",
+    "BackendError",
+    "BatchNorm",
+    "Dense",
+    "Dropout",
+    "Layer",
+    "LeakyReLU",
+    "ReLU",
+    "SGD",
+    "Sequential",
+    "Sigmoid",
+    "Tanh",
+    "bce_with_logits",
+    "get_backend",
+    "mlp",
+    "softmax_cross_entropy",
+]

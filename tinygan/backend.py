@@ -1,0 +1,170 @@
+"""Array backends: the one module that knows NumPy from CuPy.
+
+Engine code asks a :class:`Backend` for its array namespace ``xp`` and writes
+every array operation against it, using only functions that NumPy 2 and CuPy
+share (the Python array API standard). Everything backend-specific -- random
+number generators, host transfers, device synchronisation, fused kernels --
+lives here.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+Array = Any  # an array of the backend's namespace (numpy.ndarray, cupy.ndarray, ...)
+
+BACKENDS = ("numpy", "cupy")
+ENV_VAR = "TINYGAN_BACKEND"
+
+
+class BackendError(RuntimeError):
+    """A backend was asked for that cannot be used on this machine."""
+
+
+@dataclass(frozen=True)
+class Backend:
+    """An array namespace plus the few operations the array API leaves out.
+
+    ``name`` is ``"numpy"``, ``"cupy"`` or ``"array-api-strict"`` (used by the
+    tests to prove that the engine calls nothing outside the standard).
+    """
+
+    name: str
+    xp: Any
+
+    def asarray(self, a: Any, dtype: Any = None) -> Array:
+        """Copy host data (or a scalar) onto this backend."""
+        if self.name == "array-api-strict":
+            a = np.asarray(a)
+        return self.xp.asarray(a, dtype=dtype)
+
+    def to_numpy(self, a: Array) -> np.ndarray:
+        """Copy an array to the host. Use at I/O boundaries only: on a GPU it waits for the device."""
+        return to_numpy(a)
+
+    def synchronize(self) -> None:
+        """Wait until queued device work has finished (no-op on the CPU), for honest timing."""
+        if self.name == "cupy":
+            self.xp.cuda.get_current_stream().synchronize()
+
+    def dtype(self, name: str) -> Any:
+        """The namespace's dtype object for ``"float32"`` or ``"float64"``."""
+        if name not in ("float32", "float64"):
+            raise ValueError(f"dtype must be 'float32' or 'float64', got {name!r}")
+        return getattr(self.xp, name)
+
+    def rng(self, seed: int | None) -> Random:
+        """A seeded random generator that makes its numbers on this backend's device."""
+        return Random(self, seed)
+
+
+class Random:
+    """Seeded random numbers drawn on the backend's own device.
+
+    NumPy uses PCG64; CuPy uses its own device generator, so the GPU never
+    waits for host-made random numbers. The state can be saved and restored
+    (exactly on NumPy) for resumable training.
+    """
+
+    def __init__(self, backend: Backend, seed: int | None) -> None:
+        self.backend = backend
+        if backend.name == "cupy":
+            self._gen = backend.xp.random.default_rng(seed)
+        else:
+            self._gen = np.random.default_rng(seed)
+
+    def _draw(self, method: str, shape: tuple[int, ...], dtype: Any) -> Array:
+        if self.backend.name == "array-api-strict":  # test namespace: draw on the host, then wrap
+            return self.backend.xp.asarray(getattr(self._gen, method)(shape), dtype=dtype)
+        return getattr(self._gen, method)(shape, dtype=dtype)
+
+    def normal(self, shape: tuple[int, ...], dtype: Any) -> Array:
+        """Standard normal samples of ``shape``."""
+        return self._draw("standard_normal", shape, dtype)
+
+    def uniform(self, shape: tuple[int, ...], dtype: Any) -> Array:
+        """Uniform samples in [0, 1) of ``shape``."""
+        return self._draw("random", shape, dtype)
+
+    def permutation(self, n: int) -> Array:
+        """A random permutation of ``range(n)`` as an int64 array on the device."""
+        xp = self.backend.xp
+        return xp.argsort(self.uniform((n,), xp.float64))
+
+    def get_state(self) -> dict:
+        """The generator's state as plain JSON-able data."""
+        if self.backend.name == "cupy":
+            return {"kind": "cupy"}  # CuPy does not expose its state; resume reseeds instead
+        return self._gen.bit_generator.state
+
+    def set_state(self, state: dict) -> None:
+        """Restore a state from :meth:`get_state`."""
+        if self.backend.name != "cupy" and state.get("bit_generator") == "PCG64":
+            self._gen.bit_generator.state = state
+
+
+def get_backend(name: str | Backend | None = None) -> Backend:
+    """Resolve a backend by name; ``None`` reads ``$TINYGAN_BACKEND`` (default ``"numpy"``)."""
+    if isinstance(name, Backend):
+        return name
+    name = name or os.environ.get(ENV_VAR) or "numpy"
+    if name == "numpy":
+        return _NUMPY
+    if name == "cupy":
+        return _cupy_backend()
+    if name == "array-api-strict":
+        import array_api_strict
+
+        return Backend("array-api-strict", array_api_strict)
+    source = f"${ENV_VAR}" if name == os.environ.get(ENV_VAR) else "backend"
+    raise BackendError(f"unknown {source} {name!r}: expected one of {', '.join(BACKENDS)}")
+
+
+def _cupy_backend() -> Backend:
+    try:
+        import cupy
+    except ImportError as e:
+        raise BackendError(
+            "backend 'cupy' needs CuPy: pip install 'tinygan[cuda12]' or 'tinygan[cuda13]' "
+            f"(matching your CUDA driver) -- import failed: {e}"
+        ) from None
+    try:
+        count = cupy.cuda.runtime.getDeviceCount()
+    except Exception as e:  # CUDA raises its own error types when no driver is present
+        raise BackendError(
+            f"backend 'cupy': CuPy is installed but CUDA is not usable ({e}); "
+            "check the NVIDIA driver with nvidia-smi and that CuPy matches its CUDA version"
+        ) from None
+    if count == 0:
+        raise BackendError("backend 'cupy': no CUDA device is visible (check CUDA_VISIBLE_DEVICES)")
+    return Backend("cupy", cupy)
+
+
+def cupy_available() -> bool:
+    """True when CuPy imports and sees at least one CUDA device."""
+    try:
+        _cupy_backend()
+    except BackendError:
+        return False
+    return True
+
+
+def to_numpy(a: Array) -> np.ndarray:
+    """Any backend's array as a host NumPy array (a copy from a GPU; a view where possible on the CPU)."""
+    if isinstance(a, np.ndarray):
+        return a
+    if type(a).__module__.startswith("cupy"):
+        return a.get()
+    return np.from_dlpack(a)
+
+
+def namespace_of(a: Array) -> Any:
+    """The array namespace an array belongs to (array API ``__array_namespace__``)."""
+    return a.__array_namespace__()
+
+
+_NUMPY = Backend("numpy", np)

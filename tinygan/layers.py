@@ -1,0 +1,235 @@
+"""Layers with hand-written backpropagation.
+
+The contract, the same for every layer:
+
+* ``forward(x)`` returns ``y`` and caches what ``backward`` needs.
+* ``backward(dy)`` returns ``dx = dL/dx`` and *adds* ``dL/dparam`` into the
+  layer's gradient arrays. It never updates weights (the optimizer does that)
+  and never writes into ``dy``.
+* Parameters and gradients are views into the owning network's flat buffers,
+  handed over by :meth:`Layer.bind`; a layer never allocates its own.
+
+``backward(dy, need_dx=False)`` skips the input gradient (the first layer of
+a network has no use for it) and ``need_dparams=False`` skips the parameter
+gradients (the generator's update needs dL/dx through the discriminator, not
+the discriminator's own gradients).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from .backend import Array, Random
+
+
+class Layer:
+    """Base class: a parameter-free, state-free identity."""
+
+    training: bool = True
+
+    def bind(self, xp: Any, rng: Random) -> None:
+        """Receive the array namespace and the network's random generator."""
+        self.xp = xp
+        self.rng = rng
+
+    def param_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Shapes of the trainable parameters, in a fixed order."""
+        return {}
+
+    def init_params(self, params: dict[str, Array]) -> None:
+        """Fill freshly bound parameter views with their initial values."""
+
+    def set_params(self, params: dict[str, Array], grads: dict[str, Array]) -> None:
+        """Adopt views into the network's flat parameter and gradient buffers."""
+        self.params, self.grads = params, grads
+
+    def buffers(self) -> dict[str, Array]:
+        """Non-trained state saved with the model (BatchNorm running statistics)."""
+        return {}
+
+    def forward(self, x: Array) -> Array:
+        raise NotImplementedError
+
+    def backward(self, dy: Array, need_dx: bool = True, need_dparams: bool = True) -> Array | None:
+        raise NotImplementedError
+
+
+class Dense(Layer):
+    """Affine map ``y = x W + b`` with ``x: (N, n_in)``, ``W: (n_in, n_out)``.
+
+    Backward: ``dW = xᵀ dy``, ``db = Σ_rows dy``, ``dx = dy Wᵀ``.
+    Initialisation: ``"he"`` (std √(2 / ((1 + leak²) n_in)), for ReLU-family
+    activations) or ``"glorot"`` (std √(2 / (n_in + n_out)), for tanh, sigmoid
+    or a logit output).
+    """
+
+    def __init__(self, n_in: int, n_out: int, init: str = "glorot", leak: float = 0.0) -> None:
+        if init not in ("he", "glorot"):
+            raise ValueError(f"Dense init must be 'he' or 'glorot', got {init!r}")
+        self.n_in, self.n_out, self.init, self.leak = n_in, n_out, init, leak
+
+    def param_shapes(self) -> dict[str, tuple[int, ...]]:
+        return {"W": (self.n_in, self.n_out), "b": (self.n_out,)}
+
+    def init_params(self, params: dict[str, Array]) -> None:
+        if self.init == "he":
+            std = math.sqrt(2.0 / ((1.0 + self.leak**2) * self.n_in))
+        else:
+            std = math.sqrt(2.0 / (self.n_in + self.n_out))
+        w = params["W"]
+        w[...] = self.rng.normal(w.shape, w.dtype)
+        w *= std
+        params["b"][...] = 0
+
+    def forward(self, x: Array) -> Array:
+        self.x = x
+        return x @ self.params["W"] + self.params["b"]
+
+    def backward(self, dy: Array, need_dx: bool = True, need_dparams: bool = True) -> Array | None:
+        if need_dparams:
+            self.grads["W"] += self.x.T @ dy
+            self.grads["b"] += self.xp.sum(dy, axis=0)
+        return dy @ self.params["W"].T if need_dx else None
+
+
+class ReLU(Layer):
+    """``y = max(x, 0)``; backward passes ``dy`` where ``x > 0``."""
+
+    def forward(self, x: Array) -> Array:
+        self.mask = x > 0
+        return self.xp.where(self.mask, x, 0.0)
+
+    def backward(self, dy: Array, need_dx: bool = True, need_dparams: bool = True) -> Array | None:
+        return self.xp.where(self.mask, dy, 0.0) if need_dx else None
+
+
+class LeakyReLU(Layer):
+    """``y = x`` for ``x > 0``, else ``slope·x``; backward scales ``dy`` the same way."""
+
+    def __init__(self, slope: float = 0.2) -> None:
+        self.slope = slope
+
+    def forward(self, x: Array) -> Array:
+        self.mask = x > 0
+        return self.xp.where(self.mask, x, self.slope * x)
+
+    def backward(self, dy: Array, need_dx: bool = True, need_dparams: bool = True) -> Array | None:
+        return self.xp.where(self.mask, dy, self.slope * dy) if need_dx else None
+
+
+class Tanh(Layer):
+    """``y = tanh x``; ``dx = dy (1 − y²)``."""
+
+    def forward(self, x: Array) -> Array:
+        self.y = self.xp.tanh(x)
+        return self.y
+
+    def backward(self, dy: Array, need_dx: bool = True, need_dparams: bool = True) -> Array | None:
+        return dy * (1.0 - self.y * self.y) if need_dx else None
+
+
+def sigmoid(x: Array, xp: Any) -> Array:
+    """Logistic function in its tanh form, σ(x) = ½ tanh(x/2) + ½: no exp, so no overflow."""
+    return 0.5 * xp.tanh(0.5 * x) + 0.5
+
+
+class Sigmoid(Layer):
+    """``y = σ(x)``; ``dx = dy · y (1 − y)``."""
+
+    def forward(self, x: Array) -> Array:
+        self.y = sigmoid(x, self.xp)
+        return self.y
+
+    def backward(self, dy: Array, need_dx: bool = True, need_dparams: bool = True) -> Array | None:
+        return dy * self.y * (1.0 - self.y) if need_dx else None
+
+
+class Dropout(Layer):
+    """Inverted dropout: in training, zero each unit with probability ``p`` and scale the rest by 1/(1−p).
+
+    Backward applies the same mask: ``dx = dy · mask``. In evaluation mode it is the identity.
+    """
+
+    def __init__(self, p: float = 0.3) -> None:
+        if not 0.0 <= p < 1.0:
+            raise ValueError(f"Dropout p must be in [0, 1), got {p}")
+        self.p = p
+
+    def forward(self, x: Array) -> Array:
+        if not self.training or self.p == 0.0:
+            self.mask = None
+            return x
+        keep = self.rng.uniform(x.shape, x.dtype) >= self.p
+        self.mask = self.xp.astype(keep, x.dtype) * (1.0 / (1.0 - self.p))
+        return x * self.mask
+
+    def backward(self, dy: Array, need_dx: bool = True, need_dparams: bool = True) -> Array | None:
+        if not need_dx:
+            return None
+        return dy if self.mask is None else dy * self.mask
+
+
+class BatchNorm(Layer):
+    """Batch normalisation over features of ``x: (N, F)``.
+
+    Training: ``x̂ = (x − μ_B) / √(σ²_B + ε)``, ``y = γ x̂ + β`` with the batch's
+    mean and (biased) variance; running statistics are updated with
+    ``momentum``. Evaluation: the running statistics replace the batch's.
+
+    Backward in training mode, through μ_B and σ²_B as well as x:
+    ``dγ = Σ dy·x̂``, ``dβ = Σ dy``,
+    ``dx = γ / (N √(σ²_B + ε)) · (N dy − Σ dy − x̂ Σ dy·x̂)``.
+    """
+
+    def __init__(self, n_features: int, momentum: float = 0.1, eps: float = 1e-5) -> None:
+        self.n, self.momentum, self.eps = n_features, momentum, eps
+
+    def bind(self, xp: Any, rng: Random) -> None:
+        super().bind(xp, rng)
+        self.running_mean: Array | None = None  # allocated with the network's dtype in init_params
+        self.running_var: Array | None = None
+
+    def param_shapes(self) -> dict[str, tuple[int, ...]]:
+        return {"gamma": (self.n,), "beta": (self.n,)}
+
+    def init_params(self, params: dict[str, Array]) -> None:
+        params["gamma"][...] = 1
+        params["beta"][...] = 0
+        dtype = params["gamma"].dtype
+        self.running_mean = self.xp.zeros((self.n,), dtype=dtype)
+        self.running_var = self.xp.ones((self.n,), dtype=dtype)
+
+    def buffers(self) -> dict[str, Array]:
+        return {"running_mean": self.running_mean, "running_var": self.running_var}
+
+    def forward(self, x: Array) -> Array:
+        xp = self.xp
+        if self.training:
+            mean = xp.mean(x, axis=0)
+            var = xp.mean((x - mean) ** 2, axis=0)
+            m, n = self.momentum, x.shape[0]
+            self.running_mean *= 1 - m
+            self.running_mean += m * mean
+            self.running_var *= 1 - m
+            self.running_var += m * var * (n / max(n - 1, 1))  # unbiased, as PyTorch keeps it
+        else:
+            mean, var = self.running_mean, self.running_var
+        self.inv_std = 1.0 / xp.sqrt(var + self.eps)
+        self.xhat = (x - mean) * self.inv_std
+        return self.xhat * self.params["gamma"] + self.params["beta"]
+
+    def backward(self, dy: Array, need_dx: bool = True, need_dparams: bool = True) -> Array | None:
+        xp = self.xp
+        sum_dy = xp.sum(dy, axis=0)
+        sum_dy_xhat = xp.sum(dy * self.xhat, axis=0)
+        if need_dparams:
+            self.grads["gamma"] += sum_dy_xhat
+            self.grads["beta"] += sum_dy
+        if not need_dx:
+            return None
+        scale = self.params["gamma"] * self.inv_std
+        if not self.training:  # running statistics are constants: the layer is affine
+            return dy * scale
+        n = dy.shape[0]
+        return (scale / n) * (n * dy - sum_dy - self.xhat * sum_dy_xhat)
