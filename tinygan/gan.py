@@ -1,0 +1,342 @@
+"""The GAN: two networks, their optimizers, one training step, sampling, saving.
+
+Objective (Goodfellow et al., 2014). The discriminator D ascends
+
+    V(D, G) = E_x[log D(x)] + E_z[log(1 − D(G(z)))],
+
+i.e. it minimises the binary cross-entropy of "real" on data and "fake" on
+generated samples. The generator would descend the same V, but
+``log(1 − D(G(z)))`` is flat exactly when D confidently rejects G's samples
+(early in training), so G instead minimises the non-saturating loss
+``−E_z[log D(G(z))]``: same fixed point, strong gradients when G is bad.
+D outputs a logit ``a``; ``D(x) = σ(a)`` is folded into the stable
+BCE-with-logits loss.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Callable
+
+import numpy as np
+
+from .backend import Array, Backend, get_backend, to_numpy
+from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .layers import sigmoid
+from .losses import bce_with_logits
+from .network import Sequential, mlp
+from .optim import Adam
+
+
+@dataclass
+class GANConfig:
+    """Everything needed to rebuild a GAN: architecture, optimisation and the data's shape.
+
+    ``data_shape`` is one sample's shape, e.g. ``(28, 28)`` or ``(2,)``.
+    ``g_output`` is ``"tanh"`` (model space [−1, 1]), ``"sigmoid"`` ([0, 1]) or
+    ``None`` (unbounded, for 2-D points). ``real_label`` below 1 is one-sided
+    label smoothing; ``pack`` > 1 lets D judge ``pack`` samples at once (PacGAN).
+    """
+
+    data_shape: tuple[int, ...] = (28, 28)
+    data_kind: str = "image"
+    latent_dim: int = 100
+    g_hidden: list[int] = field(default_factory=lambda: [128, 256, 512, 1024])
+    g_activation: str = "leaky_relu"
+    g_batchnorm: list[bool] | bool = field(default_factory=lambda: [False, True, True, True])
+    g_output: str | None = "tanh"
+    d_hidden: list[int] = field(default_factory=lambda: [512, 256])
+    d_activation: str = "leaky_relu"
+    d_batchnorm: list[bool] | bool = False
+    d_dropout: float = 0.0
+    leak: float = 0.2
+    bn_momentum: float = 0.1
+    bn_eps: float = 1e-5
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    betas: tuple[float, float] = (0.5, 0.999)
+    real_label: float = 1.0
+    pack: int = 1
+    batch_size: int = 64
+    dtype: str = "float32"
+
+    @property
+    def data_dim(self) -> int:
+        return math.prod(self.data_shape)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> GANConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown GAN config keys: {', '.join(unknown)}")
+        data = dict(data)
+        data["data_shape"] = tuple(data.get("data_shape", (28, 28)))
+        if "betas" in data:
+            data["betas"] = tuple(data["betas"])
+        return cls(**data)
+
+
+def _reference(**_: Any) -> dict[str, Any]:
+    # PyTorch-GAN's implementations/gan/gan.py (with a normal BatchNorm eps).
+    return {}
+
+
+def _article(**_: Any) -> dict[str, Any]:
+    return {
+        "g_activation": "relu",
+        "g_batchnorm": False,
+        "g_output": "sigmoid",
+        "d_hidden": [1024, 512, 256],
+        "d_activation": "relu",
+    }
+
+
+def _default(**_: Any) -> dict[str, Any]:
+    return {
+        "d_hidden": [1024, 512, 256],
+        "d_dropout": 0.3,
+        "real_label": 0.9,
+    }
+
+
+def _points(**_: Any) -> dict[str, Any]:
+    # Sizes of the PacGAN / VEEGAN synthetic experiments: G 4×400 ReLU + BatchNorm, D 3×200.
+    return {
+        "latent_dim": 2,
+        "g_hidden": [400, 400, 400, 400],
+        "g_activation": "relu",
+        "g_batchnorm": True,
+        "g_output": None,
+        "d_hidden": [200, 200, 200],
+        "lr_g": 1e-4,
+        "lr_d": 1e-4,
+        "betas": (0.8, 0.999),
+        "batch_size": 100,
+    }
+
+
+PRESETS: dict[str, Callable[..., dict[str, Any]]] = {
+    "default": _default,
+    "reference": _reference,
+    "article": _article,
+    "points": _points,
+}
+
+
+def preset_config(name: str, data_shape: tuple[int, ...], data_kind: str = "image", **overrides: Any) -> GANConfig:
+    """The :class:`GANConfig` of preset ``name`` for data of ``data_shape``.
+
+    For 2-D points (``data_kind="points"``) the image presets fall back to ``"points"``.
+    """
+    if name not in PRESETS:
+        raise ValueError(f"unknown model preset {name!r}: expected one of {', '.join(PRESETS)}")
+    if data_kind == "points" and name != "points":
+        name = "points"
+    settings = {"data_shape": tuple(data_shape), "data_kind": data_kind, **PRESETS[name]()}
+    settings.update(overrides)
+    return GANConfig(**settings)
+
+
+class GAN:
+    """A generator ``G: z → x`` and a discriminator ``D: x → logit``, trained adversarially.
+
+    Build from a preset with :meth:`from_preset` or from a :class:`GANConfig`.
+    ``backend`` is ``"numpy"``, ``"cupy"`` or ``None`` (``$TINYGAN_BACKEND``).
+    """
+
+    def __init__(self, config: GANConfig, backend: str | Backend | None = None, seed: int = 0) -> None:
+        if config.batch_size % config.pack:
+            raise ValueError(f"batch size {config.batch_size} is not a multiple of pack {config.pack}")
+        self.config = config
+        self.backend = get_backend(backend)
+        self.seed = seed
+        self.rng = self.backend.rng(seed)
+        c = config
+        g_layers = mlp(
+            [c.latent_dim, *c.g_hidden, c.data_dim], c.g_activation, c.g_output, c.g_batchnorm,
+            leak=c.leak, bn_momentum=c.bn_momentum, bn_eps=c.bn_eps,
+        )
+        d_layers = mlp(
+            [c.data_dim * c.pack, *c.d_hidden, 1], c.d_activation, None, c.d_batchnorm, c.d_dropout,
+            leak=c.leak, bn_momentum=c.bn_momentum, bn_eps=c.bn_eps,
+        )
+        self.G = Sequential(g_layers, self.backend, c.dtype, rng=self.rng)
+        self.D = Sequential(d_layers, self.backend, c.dtype, rng=self.rng)
+        self.opt_g = Adam(self.G.params, self.G.grads, c.lr_g, c.betas)
+        self.opt_d = Adam(self.D.params, self.D.grads, c.lr_d, c.betas)
+        self.xp = self.backend.xp
+        self.float = self.backend.dtype(c.dtype)
+        self.step = 0  # training steps taken
+        self.data_state: dict[str, Any] = {}  # where training is in the data (see trainer.Batches)
+
+    @classmethod
+    def from_preset(
+        cls,
+        name: str = "default",
+        data_shape: tuple[int, ...] = (28, 28),
+        backend: str | Backend | None = None,
+        seed: int = 0,
+        data_kind: str | None = None,
+        **overrides: Any,
+    ) -> GAN:
+        """A GAN from preset ``name`` (default, reference, article, points) for samples of ``data_shape``.
+
+        ``data_kind`` defaults to ``"points"`` for 1-D samples of size 2 and ``"image"`` otherwise;
+        ``overrides`` set any :class:`GANConfig` field.
+        """
+        if data_kind is None:
+            data_kind = "points" if tuple(data_shape) == (2,) else "image"
+        return cls(preset_config(name, tuple(data_shape), data_kind, **overrides), backend, seed)
+
+    # -- the training step ------------------------------------------------------------------
+
+    def noise(self, n: int) -> Array:
+        """Latent vectors ``z ~ N(0, I)`` of shape ``(n, latent_dim)``, drawn on the device."""
+        return self.rng.normal((n, self.config.latent_dim), self.float)
+
+    def _pack(self, x: Array) -> Array:
+        n, m = x.shape[0], self.config.pack
+        return x if m == 1 else self.xp.reshape(x, (n // m, m * x.shape[1]))
+
+    def train_step(self, real: Array, z: Array) -> dict[str, Array]:
+        """One D update on ``real`` and ``G(z)``, then one G update; returns device-side metrics.
+
+        ``real: (B, data_dim)`` in model space (see :meth:`to_model_space`), ``z: (B, latent_dim)``.
+        Metrics are 0-d arrays (read them at log intervals, not every step, on a GPU):
+        ``d_loss = −V`` on this batch, ``g_loss`` (non-saturating), ``d_real`` = mean D(x),
+        ``d_fake`` = mean D(G(z)) before the D update.
+        """
+        G, D, xp = self.G, self.D, self.xp
+        G.train()
+        D.train()
+        fake = G.forward(z)
+
+        # D ascends V: minimise BCE(D(x), real_label) + BCE(D(G(z)), 0). G's output is a constant here.
+        D.zero_grad()
+        logit_real = D.forward(self._pack(real))
+        loss_real, grad = bce_with_logits(logit_real, self.config.real_label)
+        D.backward(grad, need_dx=False)
+        logit_fake = D.forward(self._pack(fake))
+        loss_fake, grad = bce_with_logits(logit_fake, 0.0)
+        D.backward(grad, need_dx=False)
+        self.opt_d.step()
+
+        # G descends −log D(G(z)) through the updated D; D's gradients are not needed, so not computed.
+        G.zero_grad()
+        loss_g, grad = bce_with_logits(D.forward(self._pack(fake)), 1.0)
+        grad_fake = D.backward(grad, need_dparams=False)
+        G.backward(xp.reshape(grad_fake, fake.shape), need_dx=False)
+        self.opt_g.step()
+        self.step += 1
+
+        return {
+            "d_loss": loss_real + loss_fake,
+            "g_loss": loss_g,
+            "d_real": xp.mean(sigmoid(logit_real, xp)),
+            "d_fake": xp.mean(sigmoid(logit_fake, xp)),
+        }
+
+    def check_finite(self) -> None:
+        """Raise :class:`~tinygan.trainer.DivergenceError` if any parameter is NaN or infinite."""
+        from .trainer import DivergenceError
+
+        for name, net in (("generator", self.G), ("discriminator", self.D)):
+            if not bool(self.xp.all(self.xp.isfinite(net.params))):
+                raise DivergenceError(f"training diverged at step {self.step}: {name} parameters are not finite")
+
+    # -- data space <-> model space -----------------------------------------------------------
+
+    def to_model_space(self, x: Array) -> Array:
+        """Map data (images in [0, 1], or raw points) to the generator's output range."""
+        return 2.0 * x - 1.0 if self.config.g_output == "tanh" else x
+
+    def from_model_space(self, y: Array) -> Array:
+        """Inverse of :meth:`to_model_space`; images come back clipped to [0, 1]."""
+        if self.config.data_kind != "image":
+            return y
+        y = (y + 1.0) * 0.5 if self.config.g_output == "tanh" else y
+        return self.xp.clip(y, 0.0, 1.0)
+
+    # -- using a trained model ---------------------------------------------------------------
+
+    def sample(self, n: int, z: np.ndarray | None = None) -> np.ndarray:
+        """``n`` generated samples as a host float32 array of shape ``(n, *data_shape)``.
+
+        Images are in [0, 1]; points are in the data's own units. The generator runs in
+        evaluation mode (BatchNorm's running statistics). ``z`` optionally fixes the latents.
+        """
+        if n < 0:
+            raise ValueError(f"number of samples must be >= 0, got {n}")
+        self.G.eval()
+        zz = self.noise(n) if z is None else self.backend.asarray(z, dtype=self.float)
+        y = self.from_model_space(self.G.forward(zz))
+        self.G.train()
+        return to_numpy(y).astype(np.float32).reshape((n, *self.config.data_shape))
+
+    def fit(self, x: np.ndarray, **kwargs: Any) -> list[dict[str, float]]:
+        """Train on ``x``; see :func:`tinygan.trainer.fit` for the arguments. Returns the metric history."""
+        from .trainer import fit
+
+        return fit(self, x, **kwargs)
+
+    # -- saving and loading ------------------------------------------------------------------
+
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        """Every array needed to resume: both networks, both optimizers, the data position."""
+        arrays = {f"G/{k}": v for k, v in self.G.state_dict().items()}
+        arrays.update({f"D/{k}": v for k, v in self.D.state_dict().items()})
+        arrays.update({f"opt_g/{k}": v for k, v in self.opt_g.state_dict().items()})
+        arrays.update({f"opt_d/{k}": v for k, v in self.opt_d.state_dict().items()})
+        if "perm" in self.data_state:
+            arrays["data/perm"] = to_numpy(self.data_state["perm"])
+        return arrays
+
+    def save(self, path: str, extra_meta: dict[str, Any] | None = None) -> None:
+        """Write a checkpoint (atomically) that :meth:`load` restores, training state included."""
+        meta = {
+            "config": self.config.to_json(),
+            "seed": self.seed,
+            "step": self.step,
+            "backend": self.backend.name,
+            "rng": self.rng.get_state(),
+            "data": {k: v for k, v in self.data_state.items() if k != "perm"},
+            **(extra_meta or {}),
+        }
+        save_checkpoint(path, self.state_arrays(), meta)
+
+    @classmethod
+    def load(cls, path: str, backend: str | Backend | None = None) -> GAN:
+        """Rebuild a GAN from a checkpoint written by :meth:`save`, ready to sample or to train on."""
+        arrays, meta = load_checkpoint(path)
+        try:
+            config = GANConfig.from_json(meta["config"])
+            gan = cls(config, backend, seed=int(meta.get("seed", 0)))
+        except (KeyError, TypeError, ValueError) as e:
+            raise CheckpointError(f"checkpoint {path}: invalid model configuration ({e})") from None
+        gan.load_state(arrays, meta, path)
+        return gan
+
+    def load_state(self, arrays: dict[str, np.ndarray], meta: dict[str, Any], path: str = "checkpoint") -> None:
+        """Restore networks, optimizers, step, random state and data position from checkpoint contents."""
+        parts = {
+            "G": self.G.load_state_dict,
+            "D": self.D.load_state_dict,
+            "opt_g": self.opt_g.load_state_dict,
+            "opt_d": self.opt_d.load_state_dict,
+        }
+        try:
+            for prefix, load in parts.items():
+                load({k.split("/", 1)[1]: v for k, v in arrays.items() if k.startswith(prefix + "/")})
+        except (KeyError, ValueError) as e:
+            raise CheckpointError(f"checkpoint {path}: does not fit this model ({e})") from None
+        self.step = int(meta.get("step", 0))
+        self.rng.set_state(meta.get("rng", {}))
+        self.data_state = dict(meta.get("data", {}))
+        if "data/perm" in arrays:
+            self.data_state["perm"] = self.backend.asarray(arrays["data/perm"])
+
