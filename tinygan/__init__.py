@@ -1,14 +1,27 @@
 """tinygan: a from-scratch GAN engine with hand-written backpropagation, on NumPy or CuPy."""
 
 from .backend import Backend, BackendError, get_backend
+from .checkpoint import CheckpointError
+from .data import DataError, Dataset, load_dataset
+from .gan import GAN, PRESETS, GANConfig
 from .layers import BatchNorm, Dense, Dropout, Layer, LeakyReLU, ReLU, Sigmoid, Tanh
 from .losses import bce_with_logits, softmax_cross_entropy
 from .network import Sequential, mlp
 from .optim import SGD, Adam
+from .trainer import DivergenceError, Progress
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "GAN",
+    "GANConfig",
+    "PRESETS",
+    "CheckpointError",
+    "DataError",
+    "Dataset",
+    "DivergenceError",
+    "Progress",
+    "load_dataset",
     "Adam",
     "Backend",
     "BackendError",

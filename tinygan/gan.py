@@ -16,6 +16,7 @@ BCE-with-logits loss.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Callable
 
@@ -23,7 +24,7 @@ import numpy as np
 
 from .backend import Array, Backend, get_backend, to_numpy
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from .layers import sigmoid
+from .layers import Dense, Layer, layer_from_spec, sigmoid
 from .losses import bce_with_logits
 from .network import Sequential, mlp
 from .optim import Adam
@@ -60,6 +61,15 @@ class GANConfig:
     pack: int = 1
     batch_size: int = 64
     dtype: str = "float32"
+
+    def __post_init__(self) -> None:
+        for net in ("g", "d"):
+            flags, hidden = getattr(self, f"{net}_batchnorm"), getattr(self, f"{net}_hidden")
+            if not isinstance(flags, bool) and len(flags) != len(hidden):
+                raise ValueError(
+                    f"{net}_batchnorm has {len(flags)} flags for {len(hidden)} hidden layers; "
+                    f"set {net}_batchnorm too (yes, no, or one flag per hidden layer)"
+                )
 
     @property
     def data_dim(self) -> int:
@@ -145,11 +155,22 @@ def preset_config(name: str, data_shape: tuple[int, ...], data_kind: str = "imag
 class GAN:
     """A generator ``G: z → x`` and a discriminator ``D: x → logit``, trained adversarially.
 
-    Build from a preset with :meth:`from_preset` or from a :class:`GANConfig`.
-    ``backend`` is ``"numpy"``, ``"cupy"`` or ``None`` (``$TINYGAN_BACKEND``).
+    Build from a preset with :meth:`from_preset`, or from a :class:`GANConfig`, optionally with
+    explicit layer lists: ``GAN(config, generator=[Dense(…), …], discriminator=[…])`` (the
+    generator maps ``latent_dim → data_dim`` in the range of ``config.g_output``; the
+    discriminator maps ``pack·data_dim → 1`` logit). ``backend`` is ``"numpy"``, ``"cupy"`` or
+    ``None`` (``$TINYGAN_BACKEND``); ``seed`` fixes initialisation, noise and data order.
+    Train with :meth:`fit`, draw with :meth:`sample`, persist with :meth:`save` / :meth:`load`.
     """
 
-    def __init__(self, config: GANConfig, backend: str | Backend | None = None, seed: int = 0) -> None:
+    def __init__(
+        self,
+        config: GANConfig,
+        backend: str | Backend | None = None,
+        seed: int = 0,
+        generator: list[Layer] | None = None,
+        discriminator: list[Layer] | None = None,
+    ) -> None:
         if config.batch_size % config.pack:
             raise ValueError(f"batch size {config.batch_size} is not a multiple of pack {config.pack}")
         self.config = config
@@ -157,14 +178,16 @@ class GAN:
         self.seed = seed
         self.rng = self.backend.rng(seed)
         c = config
-        g_layers = mlp(
+        g_layers = generator or mlp(
             [c.latent_dim, *c.g_hidden, c.data_dim], c.g_activation, c.g_output, c.g_batchnorm,
             leak=c.leak, bn_momentum=c.bn_momentum, bn_eps=c.bn_eps,
         )
-        d_layers = mlp(
+        d_layers = discriminator or mlp(
             [c.data_dim * c.pack, *c.d_hidden, 1], c.d_activation, None, c.d_batchnorm, c.d_dropout,
             leak=c.leak, bn_momentum=c.bn_momentum, bn_eps=c.bn_eps,
         )
+        _check_io(g_layers, c.latent_dim, c.data_dim, "generator")
+        _check_io(d_layers, c.data_dim * c.pack, 1, "discriminator")
         self.G = Sequential(g_layers, self.backend, c.dtype, rng=self.rng)
         self.D = Sequential(d_layers, self.backend, c.dtype, rng=self.rng)
         self.opt_g = Adam(self.G.params, self.G.grads, c.lr_g, c.betas)
@@ -297,9 +320,15 @@ class GAN:
         return arrays
 
     def save(self, path: str, extra_meta: dict[str, Any] | None = None) -> None:
-        """Write a checkpoint (atomically) that :meth:`load` restores, training state included."""
+        """Write a checkpoint (atomically) that :meth:`load` restores, training state included.
+
+        Missing parent folders are created.
+        """
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
         meta = {
             "config": self.config.to_json(),
+            "generator": [layer.spec() for layer in self.G.layers],
+            "discriminator": [layer.spec() for layer in self.D.layers],
             "seed": self.seed,
             "step": self.step,
             "backend": self.backend.name,
@@ -307,7 +336,15 @@ class GAN:
             "data": {k: v for k, v in self.data_state.items() if k != "perm"},
             **(extra_meta or {}),
         }
-        save_checkpoint(path, self.state_arrays(), meta)
+        arrays = self.state_arrays()
+        for name, a in arrays.items():  # a diverged model must never replace the last good checkpoint
+            if a.dtype.kind == "f" and not np.isfinite(a).all():
+                from .trainer import DivergenceError
+
+                raise DivergenceError(
+                    f"training diverged at step {self.step}: {name} is not finite; checkpoint {path} not written"
+                )
+        save_checkpoint(path, arrays, meta)
 
     @classmethod
     def load(cls, path: str, backend: str | Backend | None = None) -> GAN:
@@ -315,8 +352,12 @@ class GAN:
         arrays, meta = load_checkpoint(path)
         try:
             config = GANConfig.from_json(meta["config"])
-            gan = cls(config, backend, seed=int(meta.get("seed", 0)))
-        except (KeyError, TypeError, ValueError) as e:
+            g_layers = [layer_from_spec(spec) for spec in meta["generator"]]
+            d_layers = [layer_from_spec(spec) for spec in meta["discriminator"]]
+            _check_sizes(g_layers, arrays, "G")  # before allocating what the metadata asks for
+            _check_sizes(d_layers, arrays, "D")
+            gan = cls(config, backend, int(meta.get("seed", 0)), g_layers, d_layers)
+        except Exception as e:  # the description comes from a file: any failure means it is unusable
             raise CheckpointError(f"checkpoint {path}: invalid model configuration ({e})") from None
         gan.load_state(arrays, meta, path)
         return gan
@@ -329,14 +370,62 @@ class GAN:
             "opt_g": self.opt_g.load_state_dict,
             "opt_d": self.opt_d.load_state_dict,
         }
+        odd = [k for k, v in arrays.items() if np.asarray(v).dtype.kind not in "biuf"]
+        if odd:
+            raise CheckpointError(f"checkpoint {path}: array {odd[0]!r} is not numeric")
+        step, data, rng = meta.get("step", 0), meta.get("data", {}), meta.get("rng", {})
+        perm = arrays.get("data/perm")
+        problem = _training_state_problem(step, data, rng, perm)
+        if problem:
+            raise CheckpointError(f"checkpoint {path}: invalid training state ({problem})")
         try:
             for prefix, load in parts.items():
                 load({k.split("/", 1)[1]: v for k, v in arrays.items() if k.startswith(prefix + "/")})
-        except (KeyError, ValueError) as e:
+        except (KeyError, ValueError, TypeError, IndexError, OverflowError) as e:
             raise CheckpointError(f"checkpoint {path}: does not fit this model ({e})") from None
-        self.step = int(meta.get("step", 0))
-        self.rng.set_state(meta.get("rng", {}))
-        self.data_state = dict(meta.get("data", {}))
-        if "data/perm" in arrays:
-            self.data_state["perm"] = self.backend.asarray(arrays["data/perm"])
+        try:
+            self.rng.set_state(rng)
+        except (KeyError, ValueError, TypeError, OverflowError) as e:
+            raise CheckpointError(f"checkpoint {path}: invalid random-generator state ({e})") from None
+        self.step = step
+        self.data_state = {"pos": data.get("pos", 0), "epoch": data.get("epoch", 0)}
+        if perm is not None:
+            self.data_state["perm"] = self.backend.asarray(perm.astype(np.int64))
 
+
+
+def _check_io(layers: list[Layer], n_in: int, n_out: int, name: str) -> None:
+    dense = [layer for layer in layers if isinstance(layer, Dense)]
+    if not dense or dense[0].n_in != n_in or dense[-1].n_out != n_out:
+        got = f"{dense[0].n_in} → {dense[-1].n_out}" if dense else "no Dense layer"
+        raise ValueError(f"{name} must map {n_in} → {n_out} features, got {got}")
+
+
+def _check_sizes(layers: list[Layer], arrays: dict[str, np.ndarray], prefix: str) -> None:
+    """Refuse layers whose parameters the checkpoint's own arrays could not hold (a forged size
+    would otherwise allocate whatever the metadata asks for)."""
+    wanted = sum(math.prod(shape) for layer in layers for shape in layer.param_shapes().values())
+    held = sum(a.size for k, a in arrays.items() if k.startswith(prefix + "/"))
+    if wanted > held:
+        raise ValueError(f"{prefix} needs {wanted} parameters but the file holds {held} values for it")
+
+
+def _training_state_problem(step: Any, data: Any, rng: Any, perm: np.ndarray | None) -> str | None:
+    """What is wrong with a checkpoint's step, data position and random state, or ``None``."""
+    def count(v: Any) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+    if not count(step):
+        return f"step {step!r} is not a count"
+    if not isinstance(data, dict) or not all(count(data.get(k, 0)) for k in ("pos", "epoch")):
+        return f"data position {data!r} is not a pair of counts"
+    if not isinstance(rng, dict):
+        return "random-generator state is not a mapping"
+    if perm is not None:
+        if perm.ndim != 1 or perm.dtype.kind not in "iu":
+            return f"data order has shape {perm.shape} and dtype {perm.dtype}, expected a 1-D integer array"
+        if not np.array_equal(np.sort(perm), np.arange(perm.shape[0])):
+            return "data order is not a permutation"
+        if data.get("pos", 0) > perm.shape[0]:
+            return f"data position {data.get('pos')} lies past the end of the data order"
+    return None

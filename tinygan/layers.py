@@ -17,6 +17,7 @@ the discriminator's own gradients).
 
 from __future__ import annotations
 
+import inspect
 import math
 from typing import Any
 
@@ -53,6 +54,22 @@ class Layer:
 
     def backward(self, dy: Array, need_dx: bool = True, need_dparams: bool = True) -> Array | None:
         raise NotImplementedError
+
+    def spec(self) -> dict[str, Any]:
+        """The layer's type and constructor arguments, as JSON-able data that rebuilds it."""
+        params = list(inspect.signature(type(self).__init__).parameters.values())[1:]
+        names = [p.name for p in params if p.kind is p.POSITIONAL_OR_KEYWORD]
+        return {"type": type(self).__name__, **{name: getattr(self, name) for name in names}}
+
+
+def layer_from_spec(spec: dict[str, Any]) -> Layer:
+    """Rebuild a layer from :meth:`Layer.spec` output."""
+    kinds = {cls.__name__: cls for cls in (Dense, ReLU, LeakyReLU, Tanh, Sigmoid, Dropout, BatchNorm)}
+    args = dict(spec)
+    kind = args.pop("type", None)
+    if kind not in kinds:
+        raise ValueError(f"unknown layer type {kind!r}: expected one of {', '.join(kinds)}")
+    return kinds[kind](**args)
 
 
 class Dense(Layer):
@@ -183,7 +200,7 @@ class BatchNorm(Layer):
     """
 
     def __init__(self, n_features: int, momentum: float = 0.1, eps: float = 1e-5) -> None:
-        self.n, self.momentum, self.eps = n_features, momentum, eps
+        self.n_features, self.momentum, self.eps = n_features, momentum, eps
 
     def bind(self, xp: Any, rng: Random) -> None:
         super().bind(xp, rng)
@@ -191,14 +208,14 @@ class BatchNorm(Layer):
         self.running_var: Array | None = None
 
     def param_shapes(self) -> dict[str, tuple[int, ...]]:
-        return {"gamma": (self.n,), "beta": (self.n,)}
+        return {"gamma": (self.n_features,), "beta": (self.n_features,)}
 
     def init_params(self, params: dict[str, Array]) -> None:
         params["gamma"][...] = 1
         params["beta"][...] = 0
         dtype = params["gamma"].dtype
-        self.running_mean = self.xp.zeros((self.n,), dtype=dtype)
-        self.running_var = self.xp.ones((self.n,), dtype=dtype)
+        self.running_mean = self.xp.zeros((self.n_features,), dtype=dtype)
+        self.running_var = self.xp.ones((self.n_features,), dtype=dtype)
 
     def buffers(self) -> dict[str, Array]:
         return {"running_mean": self.running_mean, "running_var": self.running_var}
