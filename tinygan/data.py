@@ -14,7 +14,6 @@ import math
 import os
 import struct
 import sys
-import tempfile
 import urllib.request
 import zlib
 from dataclasses import dataclass
@@ -22,6 +21,8 @@ from functools import cache
 from pathlib import Path
 
 import numpy as np
+
+from .files import atomic_file
 
 DATASETS = ("digits", "mnist", "fashion-mnist", "ring", "grid")
 SPLITS = ("train", "test")
@@ -299,30 +300,23 @@ def download_file(url: str, dest: Path, md5: str | None = None) -> None:
     download never leaves a file at ``dest``.
     """
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
     digest = hashlib.md5()
-    try:
-        with os.fdopen(fd, "wb") as out, _urlopen(url, timeout=60) as response:
-            headers = getattr(response, "headers", None)
-            length = headers.get("Content-Length") if headers is not None else None
-            total = int(length) if length and str(length).isdigit() else None
-            done = 0
-            while chunk := response.read(1 << 16):
-                out.write(chunk)
-                digest.update(chunk)
-                done += len(chunk)
-                _progress(f"downloading {dest.name}", done, total)
-            out.flush()
-            os.fsync(out.fileno())
+    with atomic_file(dest) as out, _urlopen(url, timeout=60) as response:
+        headers = getattr(response, "headers", None)
+        length = headers.get("Content-Length") if headers is not None else None
+        total = int(length) if length and str(length).isdigit() else None
+        done = 0
+        while chunk := response.read(1 << 16):
+            out.write(chunk)
+            digest.update(chunk)
+            done += len(chunk)
+            _progress(f"downloading {dest.name}", done, total)
         sys.stderr.write("\n")
-        if md5 is not None and digest.hexdigest() != md5:
+        if md5 is not None and digest.hexdigest() != md5:  # raising here leaves no file at dest
             raise DataError(
                 f"{url}: checksum mismatch (md5 {digest.hexdigest()}, expected {md5}); "
                 "the download is corrupt, try again"
             )
-        os.replace(tmp, dest)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
 
 
 def _download_idx(name: str, split: str) -> tuple[Path, Path]:

@@ -8,12 +8,13 @@ from __future__ import annotations
 import math
 import os
 import struct
-import tempfile
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+
+from .files import atomic_write_bytes
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -71,24 +72,9 @@ def png_bytes(pixels: np.ndarray) -> bytes:
     return PNG_SIGNATURE + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", idat) + _chunk(b"IEND", b"")
 
 
-def _atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write data so readers never see a half-written file (temp file, fsync, os.replace)."""
-    target = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_png(path: str | os.PathLike, pixels: np.ndarray) -> None:
     """Write uint8 (H, W) greyscale or (H, W, 3) RGB pixels to a PNG file atomically."""
-    _atomic_write_bytes(path, png_bytes(pixels))
+    atomic_write_bytes(path, png_bytes(pixels))
 
 
 # --------------------------------------------------------------------------- PNG reading
