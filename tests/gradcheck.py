@@ -1,0 +1,169 @@
+"""Finite-difference gradient checking for the engine tests (imported as ``from gradcheck import ...``).
+
+Everything here works on any tinygan backend: the engine runs on the backend's
+own arrays, while perturbations and comparisons happen on host NumPy float64
+copies that are moved over with ``backend.asarray`` and back with ``to_numpy``.
+
+The scalar being differentiated is a random projection of the network output,
+``L = sum(out * R)`` with ``R`` fixed, so ``dL/dout = R`` is what ``backward``
+receives; every output element then contributes to the check.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+import numpy as np
+from hypothesis import HealthCheck, settings
+
+from tinygan.backend import to_numpy
+from tinygan.layers import BatchNorm, LeakyReLU, ReLU
+from tinygan.network import Sequential
+
+STEP = 1e-6
+"""Central-difference step: truncation error ~STEP², rounding error ~1e-16·|L|/STEP, both far below TOL."""
+TOL = 1e-6
+"""Largest accepted relative error between analytic and numerical gradients (float64)."""
+
+FLOOR = 1e-2
+"""Gradients with a norm below this are compared absolutely (to ``TOL * FLOOR``) instead of relatively.
+
+Central differences carry an absolute rounding error of about 1e-16·|L|/STEP
+per entry whatever the gradient's size, so a gradient that is tiny next to L
+(BatchNorm's input gradient for a batch of two, a saturated tanh) cannot be
+checked to a relative 1e-6. Gradients of the checked networks have norms of
+order 1 or more, and every deliberately wrong gradient misses by far more than
+``TOL * FLOOR``, so this loses no power.
+"""
+
+GRAD_SETTINGS = settings(
+    max_examples=int(os.environ.get("TINYGAN_GRADCHECK_EXAMPLES", "20")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],  # `backend` is a stateless value
+)
+"""Hypothesis settings for gradient checks: modest example counts keep the suite fast."""
+
+
+def rel_error(analytic: np.ndarray, numeric: np.ndarray, floor: float = FLOOR) -> float:
+    """Norm-wise relative error ``‖a − n‖ / max(‖a‖, ‖n‖, floor)``.
+
+    Norm-wise rather than element-wise, so a tiny gradient entry (where the
+    finite difference's absolute rounding error dominates) does not fail a
+    correct gradient; a wrong entry of any real size still shows up.
+    """
+    analytic, numeric = np.asarray(analytic, np.float64), np.asarray(numeric, np.float64)
+    assert analytic.shape == numeric.shape, f"gradient shape {analytic.shape} != {numeric.shape}"
+    scale = max(float(np.linalg.norm(analytic)), float(np.linalg.norm(numeric)), floor)
+    return float(np.linalg.norm(analytic - numeric)) / scale
+
+
+def numerical_grad(f: Callable[[np.ndarray], float], x0: np.ndarray, h: float = STEP) -> np.ndarray:
+    """Central differences ``(f(x + h eᵢ) − f(x − h eᵢ)) / 2h`` for every element of host array ``x0``."""
+    x0 = np.asarray(x0, dtype=np.float64)
+    grad = np.zeros_like(x0)
+    for i in np.ndindex(*x0.shape):
+        x = x0.copy()
+        x[i] = x0[i] + h
+        f_plus = f(x)
+        x[i] = x0[i] - h
+        f_minus = f(x)
+        grad[i] = (f_plus - f_minus) / (2 * h)
+    return grad
+
+
+def assert_close_grad(analytic: np.ndarray, numeric: np.ndarray, what: str, tol: float = TOL) -> None:
+    """Fail with a readable message when the relative error exceeds ``tol``."""
+    err = rel_error(analytic, numeric)
+    assert err < tol, f"{what}: relative error {err:.3e} >= {tol:.0e}\nanalytic={analytic}\nnumeric={numeric}"
+
+
+def projection_loss(out: np.ndarray, r: np.ndarray) -> float:
+    """``L = sum(out * R)`` on the host in float64."""
+    return float(np.sum(np.asarray(out, np.float64) * r))
+
+
+def network_grads(
+    net: Sequential,
+    x: np.ndarray,
+    r: np.ndarray,
+    before_forward: Callable[[], None] | None = None,
+) -> dict[str, np.ndarray]:
+    """Analytic and numerical gradients of ``L = sum(net(x) * R)`` w.r.t. the flat parameters and ``x``.
+
+    ``before_forward`` runs before every forward pass (e.g. reseeding the
+    generator so Dropout draws the same mask each time). Returns host float64
+    arrays under ``"params"``, ``"params_fd"``, ``"x"``, ``"x_fd"``. The
+    network's parameters are restored afterwards.
+    """
+    backend = net.backend
+    p0 = to_numpy(net.params).astype(np.float64)  # astype copies: p0 never aliases the live buffer
+
+    def forward(params: np.ndarray, x_host: np.ndarray) -> np.ndarray:
+        net.params[...] = backend.asarray(params, dtype=net.params.dtype)
+        if before_forward is not None:
+            before_forward()
+        return to_numpy(net.forward(backend.asarray(x_host, dtype=net.params.dtype)))
+
+    forward(p0, x)
+    net.zero_grad()
+    dx = net.backward(backend.asarray(r, dtype=net.params.dtype))
+    grads = {"params": to_numpy(net.grads).astype(np.float64), "x": to_numpy(dx).astype(np.float64)}
+    grads["params_fd"] = numerical_grad(lambda p: projection_loss(forward(p, x), r), p0)
+    grads["x_fd"] = numerical_grad(lambda xx: projection_loss(forward(p0, xx), r), x)
+    net.params[...] = backend.asarray(p0, dtype=net.params.dtype)
+    return grads
+
+
+def check_network(
+    net: Sequential,
+    x: np.ndarray,
+    r: np.ndarray,
+    before_forward: Callable[[], None] | None = None,
+    tol: float = TOL,
+) -> None:
+    """Assert that ``backward`` matches central differences, for the parameters and for the input."""
+    g = network_grads(net, x, r, before_forward)
+    assert_close_grad(g["params"], g["params_fd"], "parameter gradient", tol)
+    assert_close_grad(g["x"], g["x_fd"], "input gradient", tol)
+
+
+def conditioning(net: Sequential, x: np.ndarray) -> tuple[float, float]:
+    """How safe finite differences are at ``x``: ``(min |input| of any (Leaky)ReLU, min batch variance
+    of any training-mode BatchNorm input)``; ``inf`` where the network has no such layer.
+
+    A ReLU input within a few ``STEP`` of 0 sits on the kink, and a BatchNorm
+    column with almost no spread makes the normalisation nearly singular;
+    either one makes a numerical derivative meaningless, so callers ``assume``
+    these are comfortably large. (Runs the layers one by one; in training mode
+    this nudges BatchNorm running statistics, which training-mode outputs ignore.)
+    """
+    backend = net.backend
+    h = backend.asarray(x, dtype=net.params.dtype)
+    kink, var = np.inf, np.inf
+    for layer in net.layers:
+        host = to_numpy(h).astype(np.float64)
+        if isinstance(layer, (ReLU, LeakyReLU)) and host.size:
+            kink = min(kink, float(np.min(np.abs(host))))
+        if isinstance(layer, BatchNorm) and layer.training:
+            var = min(var, float(np.min(np.var(host, axis=0))))
+        h = layer.forward(h)
+    return kink, var
+
+
+def random_array(seed: int, shape: tuple[int, ...], scale: float = 1.0) -> np.ndarray:
+    """Standard-normal host float64 values, reproducible from ``seed``."""
+    return scale * np.random.default_rng(seed).standard_normal(shape)
+
+
+def random_net(backend, layers: list, seed: int, param_scale: float = 1.0) -> Sequential:
+    """A float64 :class:`Sequential` on ``backend`` whose whole flat parameter buffer is random.
+
+    Random (not initial) values make e.g. BatchNorm's γ and β non-trivial, so
+    every term of every gradient formula is exercised.
+    """
+    net = Sequential(layers, backend, dtype="float64", seed=seed)
+    if net.n_params:
+        values = random_array(seed + 1, (net.n_params,), param_scale)
+        net.params[...] = backend.asarray(values, dtype=net.params.dtype)
+    return net
