@@ -11,55 +11,20 @@ from __future__ import annotations
 import io
 import json
 import os
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .files import atomic_write_bytes
+
 FORMAT = "tinygan-checkpoint-1"
+_ZIP_MAGIC = b"PK\x03\x04"
 
 
 class CheckpointError(ValueError):
     """A checkpoint file that cannot be read or does not fit: the message names the file."""
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old file or the whole new one."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a finished file gets the usual mode
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def _fsync_dir(folder: Path) -> None:
-    # The rename itself is durable only once the folder's entry is on disk.
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def save_checkpoint(path: str | os.PathLike, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
@@ -79,6 +44,16 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dic
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path}: no such file")
     try:
+        with open(path, "rb") as f:
+            head = f.read(len(_ZIP_MAGIC))
+    except OSError as e:
+        raise CheckpointError(f"checkpoint {path}: cannot read it ({e.strerror or e})") from None
+    # An .npz is a zip archive. Anything else is refused here: np.load would take unknown
+    # bytes for a pickle (and only then refuse it), or return a bare .npy array.
+    if head != _ZIP_MAGIC:
+        what = "not an .npz archive" if len(head) == len(_ZIP_MAGIC) else "empty or truncated file"
+        raise CheckpointError(f"checkpoint {path}: not a tinygan checkpoint ({what})")
+    try:
         with np.load(path, allow_pickle=False) as archive:
             arrays = {k: archive[k] for k in archive.files}
     except ValueError as e:
@@ -89,12 +64,15 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dic
         raise CheckpointError(f"checkpoint {path}: truncated or corrupted ({e})") from None
     except Exception as e:  # zlib/zip internals raise assorted types on mangled bytes
         raise CheckpointError(f"checkpoint {path}: truncated or corrupted ({type(e).__name__}: {e})") from None
+    odd = [k for k, v in arrays.items() if not isinstance(v, np.ndarray)]
+    if odd:  # np.load hands back non-.npy archive members as raw bytes
+        raise CheckpointError(f"checkpoint {path}: not a tinygan checkpoint ({odd[0]!r} is not an array)")
     meta_array = arrays.pop("__meta__", None)
     if meta_array is None or meta_array.dtype.kind != "U" or meta_array.ndim != 0:
         raise CheckpointError(f"checkpoint {path}: not a tinygan checkpoint (no metadata)")
     try:
         meta = json.loads(str(meta_array))
-    except json.JSONDecodeError as e:
+    except (ValueError, RecursionError) as e:
         raise CheckpointError(f"checkpoint {path}: metadata is not valid JSON ({e})") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise CheckpointError(f"checkpoint {path}: unknown format (expected {FORMAT})")

@@ -342,7 +342,7 @@ class GAN:
                 from .trainer import DivergenceError
 
                 raise DivergenceError(
-                    f"training diverged at step {self.step}: {name} is not finite; checkpoint {path} not written"
+                    f"training diverged at step {self.step}: {name} is not finite (not saved to {path})"
                 )
         save_checkpoint(path, arrays, meta)
 
@@ -354,10 +354,19 @@ class GAN:
             config = GANConfig.from_json(meta["config"])
             g_layers = [layer_from_spec(spec) for spec in meta["generator"]]
             d_layers = [layer_from_spec(spec) for spec in meta["discriminator"]]
-            _check_sizes(g_layers, arrays, "G")  # before allocating what the metadata asks for
-            _check_sizes(d_layers, arrays, "D")
-            gan = cls(config, backend, int(meta.get("seed", 0)), g_layers, d_layers)
+            sizes = {"G": _n_params(g_layers), "D": _n_params(d_layers)}
         except Exception as e:  # the description comes from a file: any failure means it is unusable
+            raise CheckpointError(f"checkpoint {path}: invalid model configuration ({e})") from None
+        for prefix, wanted in sizes.items():  # checked before allocating what the metadata asks for
+            held = sum(a.size for k, a in arrays.items() if k.startswith(prefix + "/"))
+            if wanted > held:
+                raise CheckpointError(
+                    f"checkpoint {path}: does not fit this model ({prefix} needs {wanted} parameters, "
+                    f"the file holds {held} values for it)"
+                )
+        try:
+            gan = cls(config, backend, int(meta.get("seed", 0)), g_layers, d_layers)
+        except Exception as e:
             raise CheckpointError(f"checkpoint {path}: invalid model configuration ({e})") from None
         gan.load_state(arrays, meta, path)
         return gan
@@ -401,13 +410,8 @@ def _check_io(layers: list[Layer], n_in: int, n_out: int, name: str) -> None:
         raise ValueError(f"{name} must map {n_in} → {n_out} features, got {got}")
 
 
-def _check_sizes(layers: list[Layer], arrays: dict[str, np.ndarray], prefix: str) -> None:
-    """Refuse layers whose parameters the checkpoint's own arrays could not hold (a forged size
-    would otherwise allocate whatever the metadata asks for)."""
-    wanted = sum(math.prod(shape) for layer in layers for shape in layer.param_shapes().values())
-    held = sum(a.size for k, a in arrays.items() if k.startswith(prefix + "/"))
-    if wanted > held:
-        raise ValueError(f"{prefix} needs {wanted} parameters but the file holds {held} values for it")
+def _n_params(layers: list[Layer]) -> int:
+    return sum(math.prod(shape) for layer in layers for shape in layer.param_shapes().values())
 
 
 def _training_state_problem(step: Any, data: Any, rng: Any, perm: np.ndarray | None) -> str | None:

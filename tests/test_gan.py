@@ -1,0 +1,202 @@
+"""The GAN training step on a tiny model: each player's update helps that player, and touches only its own
+parameters; sampling, saving and loading leave training state as it was."""
+
+from __future__ import annotations
+
+from itertools import pairwise
+
+import numpy as np
+import pytest
+
+from tinygan.gan import GAN, GANConfig
+from tinygan.layers import sigmoid
+from tinygan.losses import bce_with_logits
+from tinygan.trainer import DivergenceError
+
+
+def tiny(**overrides) -> GAN:
+    settings = dict(
+        data_shape=(6,), data_kind="image", latent_dim=3, g_hidden=[16], g_batchnorm=False,
+        d_hidden=[16], d_dropout=0.0, lr_g=1e-3, lr_d=1e-3, batch_size=16,
+    )
+    settings.update(overrides)
+    return GAN(GANConfig(**settings), backend="numpy", seed=1)
+
+
+@pytest.fixture
+def batch():
+    rng = np.random.default_rng(7)
+    real = (2.0 * rng.random((16, 6)) - 1.0).astype(np.float32)  # model space [-1, 1]
+    z = rng.standard_normal((16, 3)).astype(np.float32)
+    return real, z
+
+
+def d_loss(gan: GAN, real: np.ndarray, fake: np.ndarray) -> float:
+    loss_real, _ = bce_with_logits(gan.D.forward(real), gan.config.real_label)
+    loss_fake, _ = bce_with_logits(gan.D.forward(fake), 0.0)
+    return float(loss_real + loss_fake)
+
+
+def mean_d(gan: GAN, x: np.ndarray) -> float:
+    return float(np.mean(sigmoid(gan.D.forward(x), np)))
+
+
+def test_discriminator_update_lowers_its_loss_on_the_batch(batch):
+    real, z = batch
+    gan = tiny()
+    fake = gan.G.forward(z).copy()  # the fake batch the D update sees
+    before = d_loss(gan, real, fake)
+    metrics = gan.train_step(real, z)
+    assert float(metrics["d_loss"]) == pytest.approx(before, rel=1e-5)  # reported loss: before the update
+    assert d_loss(gan, real, fake) < before  # D (not changed by G's update) now separates them better
+
+
+def test_generator_update_raises_d_of_g_z(batch):
+    real, z = batch
+    gan = tiny()
+    fake_before = gan.G.forward(z).copy()
+    gan.train_step(real, z)
+    # Judged by the discriminator G was updated against (D after its own update):
+    assert mean_d(gan, gan.G.forward(z)) > mean_d(gan, fake_before)
+
+
+@pytest.mark.parametrize(
+    "options", [{}, {"g_batchnorm": True, "d_dropout": 0.3, "pack": 2}], ids=["plain", "bn-dropout-pack"]
+)
+def test_each_player_is_touched_only_by_its_own_update(batch, options):
+    real, z = batch
+    gan = tiny(**options)
+    snapshots: list[tuple[str, np.ndarray, np.ndarray]] = []
+
+    def snap(label: str) -> None:
+        snapshots.append((label, gan.G.params.copy(), gan.D.params.copy()))
+
+    def recording(name: str, step):
+        def wrapped() -> None:
+            snap(f"before {name}")
+            step()
+            snap(f"after {name}")
+
+        return wrapped
+
+    gan.opt_d.step = recording("opt_d", gan.opt_d.step)
+    gan.opt_g.step = recording("opt_g", gan.opt_g.step)
+    for _ in range(2):
+        snap("start")
+        gan.train_step(real, z)
+        snap("end")
+    labels = [s[0] for s in snapshots]
+    assert labels == ["start", "before opt_d", "after opt_d", "before opt_g", "after opt_g", "end"] * 2
+    for (a, g0, d0), (b, g1, d1) in pairwise(snapshots):
+        g_changed, d_changed = not np.array_equal(g0, g1), not np.array_equal(d0, d1)
+        if (a, b) == ("before opt_d", "after opt_d"):
+            assert d_changed and not g_changed, "the D update changes D and only D"
+        elif (a, b) == ("before opt_g", "after opt_g"):
+            assert g_changed and not d_changed, "the G update changes G and only G"
+        elif (a, b) != ("end", "start"):
+            assert not g_changed and not d_changed, f"parameters changed between {a!r} and {b!r}"
+
+
+def test_generator_step_leaves_discriminator_gradients_alone(batch):
+    """G's backward pass flows through D without accumulating into D's gradients."""
+    real, z = batch
+    gan = tiny()
+    seen = {}
+    original = gan.opt_g.step
+
+    def g_step() -> None:
+        seen["d_grads"] = gan.D.grads.copy()
+        original()
+
+    d_step = gan.opt_d.step
+
+    def d_step_recording() -> None:
+        seen["d_grads_at_d_step"] = gan.D.grads.copy()
+        d_step()
+
+    gan.opt_d.step, gan.opt_g.step = d_step_recording, g_step
+    gan.train_step(real, z)
+    assert np.array_equal(seen["d_grads"], seen["d_grads_at_d_step"])
+
+
+def test_metrics_are_finite_probabilities(batch):
+    real, z = batch
+    gan = tiny()
+    metrics = {k: float(v) for k, v in gan.train_step(real, z).items()}
+    assert set(metrics) == {"d_loss", "g_loss", "d_real", "d_fake"}
+    assert all(np.isfinite(list(metrics.values())))
+    assert 0 <= metrics["d_real"] <= 1 and 0 <= metrics["d_fake"] <= 1
+    assert gan.step == 1 and gan.opt_d.t == 1 and gan.opt_g.t == 1
+
+
+def test_sampling_with_given_latents_leaves_training_state_alone():
+    gan = tiny(g_batchnorm=True)
+    x = np.random.default_rng(0).random((64, 6)).astype(np.float32)
+    gan.fit(x, steps=5)
+    before = (gan.rng.get_state(), gan.state_arrays())
+    out = gan.sample(9, z=np.zeros((9, 3), np.float32))
+    assert out.shape == (9, 6) and out.dtype == np.float32 and 0 <= out.min() and out.max() <= 1
+    state, arrays = gan.rng.get_state(), gan.state_arrays()
+    assert state == before[0]
+    assert all(np.array_equal(arrays[k], v) for k, v in before[1].items())  # BatchNorm statistics included
+    assert all(layer.training for layer in gan.G.layers), "the generator is back in training mode"
+
+
+def test_save_load_round_trip(tmp_path):
+    gan = tiny(g_batchnorm=True, d_dropout=0.2)
+    x = np.random.default_rng(0).random((40, 6)).astype(np.float32)
+    gan.fit(x, steps=7)
+    gan.save(str(tmp_path / "c.npz"), {"note": "hi"})
+    back = GAN.load(str(tmp_path / "c.npz"))
+    assert back.step == 7 and back.config == gan.config
+    assert back.rng.get_state() == gan.rng.get_state()
+    for key in ("pos", "epoch"):
+        assert back.data_state[key] == gan.data_state[key]
+    assert np.array_equal(back.data_state["perm"], gan.data_state["perm"])
+    a, b = gan.state_arrays(), back.state_arrays()
+    assert sorted(a) == sorted(b) and all(np.array_equal(a[k], b[k]) for k in a)
+    z = np.random.default_rng(3).standard_normal((5, 3)).astype(np.float32)
+    assert np.array_equal(gan.sample(5, z=z), back.sample(5, z=z))
+    # Loading into the directory form of the path works too.
+    (tmp_path / "run").mkdir()
+    gan.save(str(tmp_path / "run" / "checkpoint.npz"))
+    assert GAN.load(str(tmp_path / "run")).step == 7
+
+
+def test_fit_counts_are_run_totals_and_callback_can_stop():
+    gan = tiny()
+    x = np.random.default_rng(0).random((64, 6)).astype(np.float32)
+    seen = []
+    def callback(p):
+        seen.append((p.step, p.record is not None))
+        return p.step == 6
+
+    gan.fit(x, steps=10, log_every=4, callback=callback)
+    assert gan.step == 6 and seen[-1] == (6, False) and [s for s, logged in seen if logged] == [4]
+    history = gan.fit(x, steps=10, log_every=4)  # continues to the total, not 10 more
+    assert gan.step == 10 and [r["step"] for r in history] == [8, 10]
+    assert gan.fit(x, steps=10) == [] and gan.step == 10
+
+
+def test_fit_stops_on_non_finite_loss_naming_step_and_quantity(monkeypatch):
+    gan = tiny()
+    x = np.random.default_rng(0).random((64, 6)).astype(np.float32)
+    real_step = GAN.train_step
+
+    def poisoned(self, real, z):
+        metrics = real_step(self, real, z)
+        if self.step == 3:
+            metrics["d_real"] = metrics["d_real"] + np.inf
+        return metrics
+
+    monkeypatch.setattr(GAN, "train_step", poisoned)
+    with pytest.raises(DivergenceError, match=r"^training diverged at step 4: d_real is inf$"):
+        gan.fit(x, steps=8, log_every=2)
+
+
+def test_check_finite_names_the_network():
+    gan = tiny()
+    gan.check_finite()
+    gan.G.params[0] = np.nan
+    with pytest.raises(DivergenceError, match="step 0: generator parameters are not finite"):
+        gan.check_finite()
