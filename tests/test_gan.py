@@ -200,3 +200,14 @@ def test_check_finite_names_the_network():
     gan.G.params[0] = np.nan
     with pytest.raises(DivergenceError, match="step 0: generator parameters are not finite"):
         gan.check_finite()
+
+
+def test_sampling_without_latents_does_not_shift_training_noise():
+    x = np.random.default_rng(0).random((64, 6)).astype(np.float32)
+    plain, sampled = tiny(), tiny()
+    plain.fit(x, steps=4, batch_size=8)
+    sampled.fit(x, steps=2, batch_size=8)
+    sampled.sample(5)  # draws from the sampling generator, not the training one
+    sampled.fit(x, steps=4, batch_size=8)
+    np.testing.assert_array_equal(plain.G.params, sampled.G.params)
+    np.testing.assert_array_equal(plain.D.params, sampled.D.params)

@@ -177,6 +177,7 @@ class GAN:
         self.backend = get_backend(backend)
         self.seed = seed
         self.rng = self.backend.rng(seed)
+        self.sample_rng = self.backend.rng(seed + 7919)  # its own stream: sampling never shifts training
         c = config
         g_layers = generator or mlp(
             [c.latent_dim, *c.g_hidden, c.data_dim], c.g_activation, c.g_output, c.g_batchnorm,
@@ -296,7 +297,10 @@ class GAN:
         if n < 0:
             raise ValueError(f"number of samples must be >= 0, got {n}")
         self.G.eval()
-        zz = self.noise(n) if z is None else self.backend.asarray(z, dtype=self.float)
+        if z is None:
+            zz = self.sample_rng.normal((n, self.config.latent_dim), self.float)
+        else:
+            zz = self.backend.asarray(z, dtype=self.float)
         y = self.from_model_space(self.G.forward(zz))
         self.G.train()
         return to_numpy(y).astype(np.float32).reshape((n, *self.config.data_shape))
@@ -393,7 +397,7 @@ class GAN:
         except (KeyError, ValueError, TypeError, IndexError, OverflowError) as e:
             raise CheckpointError(f"checkpoint {path}: does not fit this model ({e})") from None
         try:
-            self.rng.set_state(rng)
+            self.rng.set_state(rng, fallback_seed=self.seed * 1_000_003 + int(step))
         except (KeyError, ValueError, TypeError, OverflowError) as e:
             raise CheckpointError(f"checkpoint {path}: invalid random-generator state ({e})") from None
         self.step = step
