@@ -24,7 +24,7 @@ import numpy as np
 
 from .backend import Array, Backend, get_backend, to_numpy
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from .layers import Dense, Layer, layer_from_spec, sigmoid
+from .layers import BatchNorm, Dense, Layer, layer_from_spec, sigmoid
 from .losses import bce_with_logits
 from .network import Sequential, mlp
 from .optim import Adam
@@ -38,6 +38,9 @@ class GANConfig:
     ``g_output`` is ``"tanh"`` (model space [−1, 1]), ``"sigmoid"`` ([0, 1]) or
     ``None`` (unbounded, for 2-D points). ``real_label`` below 1 is one-sided
     label smoothing; ``pack`` > 1 lets D judge ``pack`` samples at once (PacGAN).
+    ``g_ema`` > 0 keeps an exponential moving average of G's weights with that decay and
+    samples from it (Yazıcı et al., 2019): it averages out the oscillation of adversarial
+    training at the cost of one pass over G's parameters per step.
     """
 
     data_shape: tuple[int, ...] = (28, 28)
@@ -58,6 +61,7 @@ class GANConfig:
     lr_d: float = 2e-4
     betas: tuple[float, float] = (0.5, 0.999)
     real_label: float = 1.0
+    g_ema: float = 0.0
     pack: int = 1
     batch_size: int = 64
     dtype: str = "float32"
@@ -152,6 +156,9 @@ def preset_config(name: str, data_shape: tuple[int, ...], data_kind: str = "imag
     return GANConfig(**settings)
 
 
+STANDING_STAT_BATCHES, STANDING_STAT_BATCH = 20, 500
+
+
 class GAN:
     """A generator ``G: z → x`` and a discriminator ``D: x → logit``, trained adversarially.
 
@@ -195,6 +202,12 @@ class GAN:
         self.opt_d = Adam(self.D.params, self.D.grads, c.lr_d, c.betas)
         self.xp = self.backend.xp
         self.float = self.backend.dtype(c.dtype)
+        self.G_avg: Sequential | None = None  # G with averaged weights, sampled from when g_ema > 0
+        if c.g_ema:
+            avg_layers = [layer_from_spec(layer.spec()) for layer in self.G.layers]
+            self.G_avg = Sequential(avg_layers, self.backend, c.dtype, rng=self.backend.rng(seed))
+            self.G_avg.params[...] = self.G.params
+        self._avg_stats_step = -1  # the step at which G_avg's BatchNorm statistics were measured
         self.step = 0  # training steps taken
         self.data_state: dict[str, Any] = {}  # where training is in the data (see trainer.Batches)
 
@@ -256,6 +269,8 @@ class GAN:
         grad_fake = D.backward(grad, need_dparams=False)
         G.backward(xp.reshape(grad_fake, fake.shape), need_dx=False)
         self.opt_g.step()
+        if self.G_avg is not None:
+            self.G_avg.params += (1.0 - self.config.g_ema) * (self.G.params - self.G_avg.params)
         self.step += 1
 
         return {
@@ -296,14 +311,36 @@ class GAN:
         """
         if n < 0:
             raise ValueError(f"number of samples must be >= 0, got {n}")
-        self.G.eval()
         if z is None:
             zz = self.sample_rng.normal((n, self.config.latent_dim), self.float)
         else:
             zz = self.backend.asarray(z, dtype=self.float)
-        y = self.from_model_space(self.G.forward(zz))
+        generator = self.G if self.G_avg is None else self._averaged_generator()
+        generator.eval()
+        y = self.from_model_space(generator.forward(zz))
         self.G.train()
         return to_numpy(y).astype(np.float32).reshape((n, *self.config.data_shape))
+
+    def _averaged_generator(self) -> Sequential:
+        """G with averaged weights, its BatchNorm statistics measured on itself.
+
+        The live G's running statistics describe the live weights, not their average, so the
+        averaged network gets its own ("standing statistics", Brock et al., 2019): the mean over
+        a few batches of its own activations, from a fixed seed so that sampling is repeatable.
+        """
+        bns = [layer for layer in self.G_avg.layers if isinstance(layer, BatchNorm)]
+        if bns and self._avg_stats_step != self.step:
+            rng = self.backend.rng(self.seed)
+            momenta = [bn.momentum for bn in bns]
+            self.G_avg.train()
+            for i in range(STANDING_STAT_BATCHES):
+                for bn in bns:
+                    bn.momentum = 1.0 / (i + 1)  # running value = plain mean of the batches so far
+                self.G_avg.forward(rng.normal((STANDING_STAT_BATCH, self.config.latent_dim), self.float))
+            for bn, m in zip(bns, momenta):
+                bn.momentum = m
+            self._avg_stats_step = self.step
+        return self.G_avg
 
     def fit(self, x: np.ndarray, **kwargs: Any) -> list[dict[str, float]]:
         """Train on ``x``; see :func:`tinygan.trainer.fit` for the arguments. Returns the metric history."""
@@ -319,6 +356,8 @@ class GAN:
         arrays.update({f"D/{k}": v for k, v in self.D.state_dict().items()})
         arrays.update({f"opt_g/{k}": v for k, v in self.opt_g.state_dict().items()})
         arrays.update({f"opt_d/{k}": v for k, v in self.opt_d.state_dict().items()})
+        if self.G_avg is not None:
+            arrays.update({f"G_avg/{k}": v for k, v in self.G_avg.state_dict().items()})
         if "perm" in self.data_state:
             arrays["data/perm"] = to_numpy(self.data_state["perm"])
         return arrays
@@ -383,6 +422,8 @@ class GAN:
             "opt_g": self.opt_g.load_state_dict,
             "opt_d": self.opt_d.load_state_dict,
         }
+        if self.G_avg is not None:
+            parts["G_avg"] = self.G_avg.load_state_dict
         odd = [k for k, v in arrays.items() if np.asarray(v).dtype.kind not in "biuf"]
         if odd:
             raise CheckpointError(f"checkpoint {path}: array {odd[0]!r} is not numeric")
