@@ -111,25 +111,29 @@ def _article(**_: Any) -> dict[str, Any]:
 
 
 def _default(**_: Any) -> dict[str, Any]:
-    return {
-        "d_hidden": [1024, 512, 256],
-        "d_dropout": 0.3,
-        "real_label": 0.9,
-    }
+    # The reference recipe plus dropout in D and sampling from an average of G's weights:
+    # Fréchet distance 11.2 -> 5.1 on Fashion-MNIST at 5 epochs (README, "Choosing the default").
+    return {"d_dropout": 0.3, "g_ema": 0.999}
 
 
 def _points(**_: Any) -> dict[str, Any]:
-    # Sizes of the PacGAN / VEEGAN synthetic experiments: G 4×400 ReLU + BatchNorm, D 3×200.
+    # The PacGAN / VEEGAN synthetic experiments use G 4×400 ReLU + BatchNorm, D 3×200 maxout, Adam
+    # lr 1e-4 / β₁ 0.8 for 400,000 steps. For runs of ~10,000 steps (benchmarks/bench_modes.py) we
+    # measured better coverage and precision with: a narrower G (4×128, 8× cheaper per step)
+    # without BatchNorm (its running statistics blur the 0.01-wide ring modes in eval mode), ReLU
+    # in D (sharper bumps than leaky ReLU), and a large Adam step (2e-3, β₁ 0.5) that is meant to be
+    # decayed during training: at a constant 2e-3 the samples keep jittering around the modes.
     return {
         "latent_dim": 2,
-        "g_hidden": [400, 400, 400, 400],
+        "g_hidden": [128, 128, 128, 128],
         "g_activation": "relu",
-        "g_batchnorm": True,
+        "g_batchnorm": False,
         "g_output": None,
         "d_hidden": [200, 200, 200],
-        "lr_g": 1e-4,
-        "lr_d": 1e-4,
-        "betas": (0.8, 0.999),
+        "d_activation": "relu",
+        "lr_g": 2e-3,
+        "lr_d": 2e-3,
+        "betas": (0.5, 0.999),
         "batch_size": 100,
     }
 
