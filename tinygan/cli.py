@@ -466,6 +466,7 @@ def _train(args: argparse.Namespace, run_dir: Path, gan: GAN, dataset: Dataset, 
     for key, value in RUN_DEFAULTS.items():
         if getattr(args, key) is None:
             setattr(args, key, value)
+    gan.dataset_name = dataset.name
     batch_size = gan.config.batch_size
     steps_per_epoch = len(dataset) // batch_size
     total = args.steps or math.ceil((args.epochs or 5) * steps_per_epoch)
@@ -492,7 +493,7 @@ def _train(args: argparse.Namespace, run_dir: Path, gan: GAN, dataset: Dataset, 
     def save() -> None:
         nonlocal last_saved
         gan.check_finite()
-        gan.save(str(checkpoint), {"dataset": dataset.name})  # refuses non-finite state as well
+        gan.save(str(checkpoint))  # refuses non-finite state as well
         last_saved = gan.step
 
     def on_step(p: Progress) -> bool:
@@ -622,6 +623,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     gan = GAN.load(args.checkpoint, backend=args.backend)
     result = evaluate_gan(gan, n=args.n, data_dir=args.data_dir, seed=args.seed)
+    if result is None:
+        raise UsageError(
+            f"--checkpoint {args.checkpoint}: no metrics for dataset {gan.dataset_name!r} "
+            "(metrics exist for digits, mnist, fashion-mnist, ring and grid)"
+        )
     print(json.dumps(result, indent=2))
     return 0
 

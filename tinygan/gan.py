@@ -212,6 +212,7 @@ class GAN:
             self.G_avg = Sequential(avg_layers, self.backend, c.dtype, rng=self.backend.rng(seed))
             self.G_avg.params[...] = self.G.params
         self._avg_stats_step = -1  # the step at which G_avg's BatchNorm statistics were measured
+        self.dataset_name: str | None = None  # what it was trained on, kept in checkpoints for `eval`
         self.step = 0  # training steps taken
         self.data_state: dict[str, Any] = {}  # where training is in the data (see trainer.Batches)
 
@@ -378,6 +379,7 @@ class GAN:
             "discriminator": [layer.spec() for layer in self.D.layers],
             "seed": self.seed,
             "step": self.step,
+            "dataset": self.dataset_name,
             "backend": self.backend.name,
             "rng": self.rng.get_state(),
             "data": {k: v for k, v in self.data_state.items() if k != "perm"},
@@ -446,6 +448,8 @@ class GAN:
         except (KeyError, ValueError, TypeError, OverflowError) as e:
             raise CheckpointError(f"checkpoint {path}: invalid random-generator state ({e})") from None
         self.step = step
+        name = meta.get("dataset")
+        self.dataset_name = name if isinstance(name, str) else None
         self.data_state = {"pos": data.get("pos", 0), "epoch": data.get("epoch", 0)}
         if perm is not None:
             self.data_state["perm"] = self.backend.asarray(perm.astype(np.int64))
