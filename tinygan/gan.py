@@ -326,6 +326,13 @@ class GAN:
         self.G.train()
         return to_numpy(y).astype(np.float32).reshape((n, *self.config.data_shape))
 
+    def _load_average(self, state: dict[str, np.ndarray]) -> None:
+        params = state["params"]
+        if tuple(params.shape) != tuple(self.G_avg.params.shape):
+            raise ValueError(f"'G_avg/params' has shape {params.shape}, expected {tuple(self.G_avg.params.shape)}")
+        self.G_avg.params[...] = self.backend.asarray(params, dtype=self.G_avg.params.dtype)
+        self._avg_stats_step = -1
+
     def _averaged_generator(self) -> Sequential:
         """G with averaged weights, its BatchNorm statistics measured on itself.
 
@@ -361,8 +368,8 @@ class GAN:
         arrays.update({f"D/{k}": v for k, v in self.D.state_dict().items()})
         arrays.update({f"opt_g/{k}": v for k, v in self.opt_g.state_dict().items()})
         arrays.update({f"opt_d/{k}": v for k, v in self.opt_d.state_dict().items()})
-        if self.G_avg is not None:
-            arrays.update({f"G_avg/{k}": v for k, v in self.G_avg.state_dict().items()})
+        if self.G_avg is not None:  # its BatchNorm statistics are derived from these, so not saved
+            arrays["G_avg/params"] = to_numpy(self.G_avg.params).copy()
         if "perm" in self.data_state:
             arrays["data/perm"] = to_numpy(self.data_state["perm"])
         return arrays
@@ -429,7 +436,7 @@ class GAN:
             "opt_d": self.opt_d.load_state_dict,
         }
         if self.G_avg is not None:
-            parts["G_avg"] = self.G_avg.load_state_dict
+            parts["G_avg"] = self._load_average
         odd = [k for k, v in arrays.items() if np.asarray(v).dtype.kind not in "biuf"]
         if odd:
             raise CheckpointError(f"checkpoint {path}: array {odd[0]!r} is not numeric")
