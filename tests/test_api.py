@@ -68,7 +68,9 @@ def test_cli_is_a_layer_over_the_api():
 
 
 def test_api_rejects_bad_arrays():
-    gan = tinygan.GAN.from_preset("reference", data_shape=(4, 4), g_hidden=[8], d_hidden=[8], latent_dim=2, g_batchnorm=False)
+    gan = tinygan.GAN.from_preset(
+        "reference", data_shape=(4, 4), g_hidden=[8], d_hidden=[8], latent_dim=2, g_batchnorm=False
+    )
     with pytest.raises(tinygan.DataError, match=r"shape \(N, 4, 4\)"):
         gan.fit(np.zeros((10, 5), np.uint8), steps=1)
     with pytest.raises(tinygan.DataError, match="NaN"):
@@ -82,9 +84,13 @@ def test_api_rejects_bad_arrays():
 
 
 def test_checkpoint_of_another_architecture_is_refused(tmp_path):
-    small = tinygan.GAN.from_preset("reference", data_shape=(4, 4), g_hidden=[8], d_hidden=[8], latent_dim=2, g_batchnorm=False)
+    small = tinygan.GAN.from_preset(
+        "reference", data_shape=(4, 4), g_hidden=[8], d_hidden=[8], latent_dim=2, g_batchnorm=False
+    )
     small.save(str(tmp_path / "a.npz"))
-    other = tinygan.GAN.from_preset("reference", data_shape=(4, 4), g_hidden=[16], d_hidden=[8], latent_dim=2, g_batchnorm=False)
+    other = tinygan.GAN.from_preset(
+        "reference", data_shape=(4, 4), g_hidden=[16], d_hidden=[8], latent_dim=2, g_batchnorm=False
+    )
     arrays, meta = tinygan.checkpoint.load_checkpoint(tmp_path / "a.npz")
     with pytest.raises(tinygan.CheckpointError, match="does not fit"):
         other.load_state(arrays, meta, str(tmp_path / "a.npz"))

@@ -73,7 +73,9 @@ def _batchnorm(text: str) -> bool | list[bool]:
     words = {"yes": True, "no": False, "1": True, "0": False, "true": True, "false": False}
     flags = [words.get(w.strip().lower()) for w in text.split(",")]
     if None in flags:
-        raise argparse.ArgumentTypeError(f"expected yes/no, or one yes/no per hidden layer like no,yes,yes, got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"expected yes/no, or one yes/no per hidden layer like no,yes,yes, got {text!r}"
+        )
     return flags[0] if len(flags) == 1 else flags
 
 

@@ -16,9 +16,10 @@ BCE-with-logits loss.
 from __future__ import annotations
 
 import math
-from pathlib import Path
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Callable
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -349,7 +350,7 @@ class GAN:
                 for bn in bns:
                     bn.momentum = 1.0 / (i + 1)  # running value = plain mean of the batches so far
                 self.G_avg.forward(rng.normal((STANDING_STAT_BATCH, self.config.latent_dim), self.float))
-            for bn, m in zip(bns, momenta):
+            for bn, m in zip(bns, momenta, strict=True):
                 bn.momentum = m
             self._avg_stats_step = self.step
         return self.G_avg

@@ -10,7 +10,8 @@ vectorised operations over a single array, on any backend -- the idea behind
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -44,7 +45,7 @@ class Sequential:
         self.params = xp.zeros((self.n_params,), dtype=self.backend.dtype(dtype))
         self.grads = xp.zeros((self.n_params,), dtype=self.backend.dtype(dtype))
         offset = 0
-        for layer, layer_shapes in zip(self.layers, shapes):
+        for layer, layer_shapes in zip(self.layers, shapes, strict=True):
             params, grads = {}, {}
             for name, shape in layer_shapes.items():
                 size = math.prod(shape)
