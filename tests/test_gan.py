@@ -228,3 +228,12 @@ def test_averaged_generator_follows_the_ema_formula_and_round_trips(tmp_path):
     np.testing.assert_array_equal(GAN.load(str(tmp_path / "c.npz")).sample(5, z=z), first)
     gan.G_avg.params[...] = gan.G.params  # sampling really uses the averaged weights
     assert not np.array_equal(gan.sample(5, z=z), first)
+
+
+def test_learning_rates_decay_exponentially_over_the_run():
+    gan = tiny(lr_decay=0.01)
+    x = np.random.default_rng(0).random((64, 6)).astype(np.float32)
+    gan.fit(x, steps=10, batch_size=16)
+    # the last step (t = 9 of 10) ran at lr₀ · 0.01^(9/10)
+    assert gan.opt_g.lr == pytest.approx(1e-3 * 0.01 ** 0.9)
+    assert gan.opt_d.lr == pytest.approx(1e-3 * 0.01 ** 0.9)

@@ -138,6 +138,9 @@ def fit(
     sums: dict[str, Array] = {}
     count, tic = 0, time.perf_counter()
     while gan.step < steps:
+        if config.lr_decay != 1.0:  # lr₀ · decay^(t / steps): a function of the step, so resumes match
+            factor = config.lr_decay ** (gan.step / steps)
+            gan.opt_g.lr, gan.opt_d.lr = config.lr_g * factor, config.lr_d * factor
         metrics = gan.train_step(batches.next(), gan.noise(batch_size))
         sums = {k: sums[k] + v for k, v in metrics.items()} if sums else metrics
         count += 1
