@@ -120,7 +120,7 @@ MODEL_OPTIONS = {
 }
 
 
-RUN_DEFAULTS = {"log_every": 100, "sample_every": 500, "checkpoint_every": 1000}
+RUN_DEFAULTS = {"log_every": 100, "sample_every": 500, "checkpoint_every": 1000, "eval_every": 500}
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -164,6 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("log_every", "steps between metric records"),
         ("sample_every", "steps between samples.png refreshes"),
         ("checkpoint_every", "steps between checkpoints"),
+        ("eval_every", "steps between Fréchet-distance records in metrics.jsonl (digits, mnist, fashion-mnist)"),
     ):
         train.add_argument(
             "--" + name.replace("_", "-"), type=_positive_int, default=None,
@@ -508,8 +509,17 @@ def _train(args: argparse.Namespace, run_dir: Path, gan: GAN, dataset: Dataset, 
         if p.step % args.sample_every == 0:
             gan.check_finite()
             write_samples(run_dir / "samples.png", gan, z_fixed, dataset)
+        if fd_tracker is not None and p.step % args.eval_every == 0:
+            gan.check_finite()
+            metrics_file.write(json.dumps({"step": p.step, "fd": fd_tracker(gan)}) + "\n")
+            metrics_file.flush()
         return stop.received is not None
 
+    fd_tracker = None
+    if not args.no_eval:
+        from .evaluate import FDTracker
+
+        fd_tracker = FDTracker(gan, args.data_dir) if FDTracker.supports(gan) else None
     display = ProgressDisplay()
     # A fresh run starts the file anew; a resumed one appends (its records were trimmed to its step).
     metrics_file = open(run_dir / "metrics.jsonl", "a" if args.resume else "w")  # noqa: SIM115

@@ -466,6 +466,33 @@ def evaluate_gan(
     return None
 
 
+class FDTracker:
+    """The Fréchet distance of a run's samples against the real test images, measured at intervals.
+
+    Built once per run (the judge and the real test features are computed up front), then
+    called with the GAN at the steps where the curve should have a point. ``n`` generated samples
+    from fixed latents keep successive points comparable.
+    """
+
+    def __init__(self, gan: GAN, data_dir: str | None = None, n: int = 2_000) -> None:
+        name = gan.dataset_name
+        train = load_dataset(name, data_dir=data_dir, split="train")
+        test = load_dataset(name, data_dir=data_dir, split="test")
+        self.clf = load_or_train_classifier(name, train.x, train.labels, backend=gan.backend)
+        self.test_features = self.clf.features(test.x)
+        self.image_shape = test.x.shape[1:]
+        self.n = n
+
+    @classmethod
+    def supports(cls, gan: GAN) -> bool:
+        """True when ``gan`` was trained on a labelled image dataset that a judge can be trained on."""
+        return gan.config.data_kind == "image" and str(gan.dataset_name).lower() in LABELLED_IMAGES
+
+    def __call__(self, gan: GAN) -> float:
+        fake = sample_gan(gan, self.n).reshape(self.n, *self.image_shape)
+        return frechet_distance(self.clf.features(fake), self.test_features)
+
+
 def dataset_of_checkpoint(path: str | Path) -> str | None:
     """The dataset name stored in a checkpoint's metadata (``None`` if absent)."""
     try:
@@ -478,6 +505,7 @@ def dataset_of_checkpoint(path: str | Path) -> str | None:
 
 __all__ = [
     "Classifier",
+    "FDTracker",
     "TrainSettings",
     "class_metrics",
     "class_shares",
