@@ -18,3 +18,18 @@ def _param(name):
 def backend(request):
     """A tinygan Backend: numpy, the strict array-API namespace (portability), and cupy on a GPU."""
     return get_backend(request.param)
+
+
+@pytest.fixture(scope="module")
+def numpy_one_blas_thread():
+    """In-process runs on NumPy (the backend whose resume is exact), with one BLAS thread: tiny
+    matrices gain nothing from threads, which only contend (badly, with other tests running)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TINYGAN_BACKEND", "numpy")
+        try:
+            from threadpoolctl import threadpool_limits
+        except ImportError:
+            yield
+            return
+        with threadpool_limits(1):
+            yield

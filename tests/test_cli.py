@@ -28,19 +28,7 @@ TINY = [
 METRIC_KEYS = {"step", "d_loss", "g_loss", "d_real", "d_fake", "steps_per_s"}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def numpy_one_blas_thread():
-    """In-process runs on NumPy (the backend whose resume is exact), with one BLAS thread: tiny
-    matrices gain nothing from threads, which only contend (badly, with other tests running)."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("TINYGAN_BACKEND", "numpy")
-        try:
-            from threadpoolctl import threadpool_limits
-        except ImportError:
-            yield
-            return
-        with threadpool_limits(1):
-            yield
+pytestmark = pytest.mark.usefixtures("numpy_one_blas_thread")
 
 
 def tinygan(*args: str, cwd: Path) -> subprocess.CompletedProcess:
