@@ -115,6 +115,7 @@ MODEL_OPTIONS = {
     "real_label": (_label, "target for real samples in D's loss (0.9 = one-sided label smoothing)"),
     "lr_g": (_positive_float, "generator Adam learning rate"),
     "lr_d": (_positive_float, "discriminator Adam learning rate"),
+    "lr_decay": (_positive_float, "both learning rates decay exponentially to this fraction by the last step"),
     "g_ema": (_probability, "decay of the moving average of G's weights used for sampling (0 = off)"),
     "pack": (_positive_int, "PacGAN packing: D judges this many samples at once (1 = off)"),
 }
