@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from .backend import Array, namespace_of, to_numpy
+from .backend import Array, Ops, Workspace, fused_adam, namespace_of, to_numpy
 
 
 class SGD:
@@ -21,17 +21,20 @@ class SGD:
     """
 
     def __init__(self, params: Array, grads: Array, lr: float = 0.01, momentum: float = 0.0) -> None:
+        xp = namespace_of(params)
         self.params, self.grads, self.lr, self.momentum = params, grads, lr, momentum
-        self.velocity = namespace_of(params).zeros_like(params)
+        self.velocity = xp.zeros_like(params)
+        self.ops = Ops(xp)
+        self.scratch = Workspace(xp).get("scratch", params.shape, params.dtype)  # None off NumPy/CuPy
 
     def step(self) -> None:
         """Apply one update from the current gradients."""
         if self.momentum:
             self.velocity *= self.momentum
             self.velocity += self.grads
-            self.params -= self.lr * self.velocity
+            self.params -= self.ops.multiply(self.velocity, self.lr, out=self.scratch)
         else:
-            self.params -= self.lr * self.grads
+            self.params -= self.ops.multiply(self.grads, self.lr, out=self.scratch)
 
     def state_dict(self) -> dict[str, np.ndarray]:
         return {"velocity": to_numpy(self.velocity).copy()}
@@ -51,6 +54,9 @@ class Adam:
 
     The correction divides by ``1 − βᵗ`` (powers of β), which undoes the bias
     of ``m`` and ``v`` towards their zero start in the first steps.
+
+    The update runs over the flat buffers with one reused scratch array (no temporaries) on
+    NumPy, and as a single fused kernel on CuPy.
     """
 
     def __init__(
@@ -67,21 +73,35 @@ class Adam:
         self.m = xp.zeros_like(params)
         self.v = xp.zeros_like(params)
         self.t = 0
+        self.ops = Ops(xp)
+        self.scratch = Workspace(xp).get("scratch", params.shape, params.dtype)  # None off NumPy/CuPy
+        self.fused = fused_adam(xp)
 
     def step(self) -> None:
         """Apply one update from the current gradients."""
-        xp = namespace_of(self.params)
         b1, b2 = self.betas
         self.t += 1
-        g = self.grads
-        self.m *= b1
-        self.m += (1 - b1) * g
-        self.v *= b2
-        self.v += (1 - b2) * (g * g)
+        g, ops, s = self.grads, self.ops, self.scratch
         # θ -= lr/(1-β₁ᵗ) · m / (√v / √(1-β₂ᵗ) + ε): the paper's m̂/(√v̂+ε) with no extra arrays.
         step_size = self.lr / (1 - b1**self.t)
-        denom = xp.sqrt(self.v) * (1 / math.sqrt(1 - b2**self.t)) + self.eps
-        self.params -= step_size * (self.m / denom)
+        c2 = 1 / math.sqrt(1 - b2**self.t)
+        if self.fused is not None:  # the same arithmetic in one GPU kernel
+            self.fused(g, b1, 1 - b1, b2, 1 - b2, step_size, c2, self.eps, self.params, self.m, self.v)
+            return
+        # Every intermediate lives in the scratch array ``s`` (a new array only off NumPy/CuPy);
+        # the operations are the formulas above in the same order, so they round the same way.
+        self.m *= b1
+        self.m += ops.multiply(g, 1 - b1, out=s)
+        self.v *= b2
+        g2 = ops.multiply(g, g, out=s)
+        g2 *= 1 - b2
+        self.v += g2
+        denom = ops.sqrt(self.v, out=s)
+        denom *= c2
+        denom += self.eps
+        update = ops.divide(self.m, denom, out=denom)
+        update *= step_size
+        self.params -= update
 
     def state_dict(self) -> dict[str, np.ndarray]:
         return {"m": to_numpy(self.m).copy(), "v": to_numpy(self.v).copy(), "t": np.asarray(self.t)}

@@ -1,0 +1,148 @@
+"""The PyTorch peer of a tinygan GAN: the same model, loss, update order and optimizer, eager mode.
+
+The torch networks are translated layer by layer from the networks tinygan itself builds for a
+:class:`~tinygan.gan.GANConfig` (``GAN(config).G.layers`` / ``.D.layers``), so they cannot drift
+from the engine: layer sizes, activations and their slope, BatchNorm placement/eps/momentum,
+dropout, PacGAN packing. One-sided label smoothing and Adam's lr/betas/eps come from the config
+and the engine's optimizers. The step mirrors ``GAN.train_step``:
+
+* ``fake = G(z)`` once;
+* D update: BCE-with-logits of D(real) against ``real_label`` plus D(fake.detach()) against 0,
+  backward, ``torch.optim.Adam`` step (its default foreach implementation);
+* G update: non-saturating BCE of D(fake) against 1 through the *updated* D, reusing the same
+  ``fake``; D's parameters are frozen for this backward so, like tinygan, it computes no D
+  weight gradients; then, with ``g_ema`` > 0, the moving average of G's weights.
+
+No pass computes an input gradient for a network's first layer (``real``, ``fake.detach()`` and
+``z`` do not require grad), matching tinygan's GEMM count exactly.
+
+PyTorch is a benchmark peer only; nothing in ``tinygan`` imports this module.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from tinygan.gan import GAN, GANConfig
+from tinygan.layers import BatchNorm, Dense, Dropout, LeakyReLU, ReLU, Sigmoid, Tanh
+
+
+def torch_layer(layer: Any) -> nn.Module:
+    """The torch module computing what tinygan ``layer`` computes."""
+    if isinstance(layer, Dense):
+        return nn.Linear(layer.n_in, layer.n_out)
+    if isinstance(layer, BatchNorm):
+        # Both weigh the new batch statistic by ``momentum`` and keep an unbiased running variance.
+        return nn.BatchNorm1d(layer.n_features, eps=layer.eps, momentum=layer.momentum)
+    if isinstance(layer, LeakyReLU):
+        return nn.LeakyReLU(layer.slope)
+    if isinstance(layer, ReLU):
+        return nn.ReLU()
+    if isinstance(layer, Tanh):
+        return nn.Tanh()
+    if isinstance(layer, Sigmoid):
+        return nn.Sigmoid()
+    if isinstance(layer, Dropout):
+        return nn.Dropout(layer.p)
+    raise TypeError(f"no torch twin for tinygan layer {type(layer).__name__}")
+
+
+class TorchGAN:
+    """G, D and their Adam optimizers mirroring a tinygan :class:`GAN` (float32 or float64).
+
+    ``TorchGAN(gan)`` mirrors an existing GAN's architecture; :meth:`from_config` builds the
+    tinygan GAN of a config first. Weights start from torch's own initialisation unless
+    :meth:`load_from_tinygan` copies them over.
+    """
+
+    def __init__(self, gan: GAN, device: str = "cpu", seed: int = 0) -> None:
+        c = self.config = gan.config
+        torch.manual_seed(seed)
+        dtype = getattr(torch, c.dtype)
+        self.device = torch.device(device)
+        self.G = nn.Sequential(*map(torch_layer, gan.G.layers)).to(self.device, dtype)
+        self.D = nn.Sequential(*map(torch_layer, gan.D.layers)).to(self.device, dtype)
+        self.opt_g = torch.optim.Adam(
+            self.G.parameters(), lr=gan.opt_g.lr, betas=tuple(gan.opt_g.betas), eps=gan.opt_g.eps
+        )
+        self.opt_d = torch.optim.Adam(
+            self.D.parameters(), lr=gan.opt_d.lr, betas=tuple(gan.opt_d.betas), eps=gan.opt_d.eps
+        )
+        self.loss = nn.BCEWithLogitsLoss()
+        self.G.train()
+        self.D.train()
+        # ``g_ema``: a moving average of G's weights, updated after every step like GAN.G_avg.
+        self.ema_decay = c.g_ema
+        self.G_avg = [p.detach().clone() for p in self.G.parameters()] if c.g_ema else None
+
+    @classmethod
+    def from_config(cls, config: GANConfig, device: str = "cpu", seed: int = 0) -> TorchGAN:
+        return cls(GAN(config, backend="numpy", seed=seed), device, seed)
+
+    def load_from_tinygan(self, gan: GAN) -> None:
+        """Copy a tinygan GAN's weights, BatchNorm statistics and G average (for equivalence checks)."""
+
+        def host(a: Any) -> torch.Tensor:
+            return torch.from_numpy(np.ascontiguousarray(gan.backend.to_numpy(a))).to(self.device)
+
+        def torch_order(net: Any) -> list[torch.Tensor]:
+            """A tinygan network's parameters in the order of the torch twin's ``parameters()``."""
+            out = []
+            for layer in net.layers:
+                if isinstance(layer, Dense):
+                    out += [host(layer.params["W"]).T, host(layer.params["b"])]  # torch keeps W as (out, in)
+                elif isinstance(layer, BatchNorm):
+                    out += [host(layer.params["gamma"]), host(layer.params["beta"])]
+            return out
+
+        with torch.no_grad():
+            for net, tnet in ((gan.G, self.G), (gan.D, self.D)):
+                for ours, theirs in zip(torch_order(net), tnet.parameters(), strict=True):
+                    theirs.copy_(ours)
+                for ours, theirs in zip(net.layers, tnet, strict=True):
+                    if isinstance(ours, BatchNorm):
+                        theirs.running_mean.copy_(host(ours.running_mean))
+                        theirs.running_var.copy_(host(ours.running_var))
+            if self.G_avg is not None and gan.G_avg is not None:
+                for ours, theirs in zip(torch_order(gan.G_avg), self.G_avg, strict=True):
+                    theirs.copy_(ours)
+
+    def _pack(self, x: torch.Tensor) -> torch.Tensor:
+        m = self.config.pack
+        return x if m == 1 else x.reshape(x.shape[0] // m, m * x.shape[1])
+
+    def train_step(self, real: torch.Tensor, z: torch.Tensor) -> dict[str, torch.Tensor]:
+        """One D update then one G update, as ``GAN.train_step``; returns device-side metrics."""
+        fake = self.G(z)
+
+        self.opt_d.zero_grad()
+        logit_real = self.D(self._pack(real))
+        logit_fake = self.D(self._pack(fake.detach()))
+        loss_real = self.loss(logit_real, torch.full_like(logit_real, self.config.real_label))
+        loss_fake = self.loss(logit_fake, torch.zeros_like(logit_fake))
+        d_loss = loss_real + loss_fake
+        d_loss.backward()
+        self.opt_d.step()
+
+        self.opt_g.zero_grad()
+        self.D.requires_grad_(False)  # G's update needs dL/dx through D, not D's weight gradients
+        logit_g = self.D(self._pack(fake))
+        g_loss = self.loss(logit_g, torch.ones_like(logit_g))
+        g_loss.backward()
+        self.D.requires_grad_(True)
+        self.opt_g.step()
+        if self.G_avg is not None:  # avg += (1 − decay)·(θ − avg), as tinygan does
+            with torch.no_grad():
+                torch._foreach_lerp_(self.G_avg, list(self.G.parameters()), 1.0 - self.ema_decay)
+
+        with torch.no_grad():
+            return {
+                "d_loss": d_loss.detach(),
+                "g_loss": g_loss.detach(),
+                "d_real": torch.sigmoid(logit_real).mean(),
+                "d_fake": torch.sigmoid(logit_fake).mean(),
+            }

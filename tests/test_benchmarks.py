@@ -1,0 +1,207 @@
+"""Smoke tests of the benchmark scripts (benchmarks/): schema, GEMM accounting, the PyTorch peer.
+
+No timing assertions: these only check that the benchmarks run and count what the engine does.
+"""
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tinygan.backend import cupy_available
+from tinygan.gan import GAN, preset_config
+from tinygan.layers import Dense
+
+BENCH_DIR = Path(__file__).resolve().parent.parent / "benchmarks"
+sys.path.insert(0, str(BENCH_DIR))
+
+import bench_step  # noqa: E402
+
+HAS_TORCH = importlib.util.find_spec("torch") is not None
+needs_torch = pytest.mark.skipif(not HAS_TORCH, reason="PyTorch is not installed (benchmark peer only)")
+
+
+def _tiny_gan(**overrides):
+    """latent 2 → 3 → 5 (G) and 5 → 4 → 1 (D)."""
+    settings = {"latent_dim": 2, "g_hidden": [3], "g_batchnorm": [True], "d_hidden": [4], "d_dropout": 0.0}
+    settings.update(overrides)
+    return GAN(preset_config("default", (5,), data_kind="image", **settings), backend="numpy")
+
+
+def test_floor_flops_match_a_hand_count():
+    gan, b = _tiny_gan(), 6
+    # 2·M·N·K per GEMM.  G forward: 6×2→3, 6×3→5.  D forward (×3): 6×5→4, 6×4→1.
+    g_fwd = 2 * 6 * 3 * 2 + 2 * 6 * 5 * 3
+    d_fwd = 2 * 6 * 4 * 5 + 2 * 6 * 1 * 4
+    # D update, twice (real, fake): both weight gradients, input gradient of the second layer only.
+    d_upd = (2 * 5 * 4 * 6 + 2 * 4 * 1 * 6) + 2 * 6 * 4 * 1
+    # G update: input gradients of both D layers, no D weight gradients;
+    # then G: both weight gradients, input gradient of the second layer only.
+    d_through = 2 * 6 * 5 * 4 + 2 * 6 * 4 * 1
+    g_bwd = (2 * 2 * 3 * 6 + 2 * 3 * 5 * 6) + 2 * 6 * 3 * 5
+    expected = g_fwd + 3 * d_fwd + 2 * d_upd + d_through + g_bwd
+    assert expected == 2508
+    assert bench_step.step_flops(gan, b) == expected
+    assert len(bench_step.step_gemms(gan, b)) == 2 + 6 + 2 * 3 + 2 + 3
+
+
+def test_floor_counts_packed_discriminator_rows():
+    gan = _tiny_gan(pack=2, batch_size=6)
+    d_first = [g for g in bench_step.step_gemms(gan, 6) if g.what.startswith("D(real) fwd")][0]
+    assert (d_first.m, d_first.k) == (3, 10)  # 6 samples judged in 3 packs of 2
+
+
+def test_step_gemms_are_the_gemms_train_step_performs(monkeypatch):
+    """Record every Dense product of a real training step and compare with the accounting."""
+    gan, b = _tiny_gan(g_hidden=[3, 4], g_batchnorm=[False, True], d_hidden=[4, 3], d_dropout=0.3), 6
+    seen = []
+    forward, backward = Dense.forward, Dense.backward
+
+    def rec_forward(self, x):
+        seen.append(("nn", x.shape[0], self.n_out, self.n_in))
+        return forward(self, x)
+
+    def rec_backward(self, dy, need_dx=True, need_dparams=True):
+        if need_dparams:
+            seen.append(("tn", self.n_in, self.n_out, dy.shape[0]))
+        if need_dx:
+            seen.append(("nt", dy.shape[0], self.n_in, self.n_out))
+        return backward(self, dy, need_dx, need_dparams)
+
+    monkeypatch.setattr(Dense, "forward", rec_forward)
+    monkeypatch.setattr(Dense, "backward", rec_backward)
+    rng = np.random.default_rng(0)
+    gan.train_step(rng.uniform(-1, 1, (b, 5)).astype(np.float32), rng.standard_normal((b, 2)).astype(np.float32))
+    counted = [(g.layout, g.m, g.n, g.k) for g in bench_step.step_gemms(gan, b)]
+    assert sorted(counted) == sorted(seen)
+
+
+def _check_schema(result, backends, batches):
+    assert set(result) == {"machine", "rows"}
+    json.loads(json.dumps(result))  # JSON-able as written by --json
+    m = result["machine"]
+    for key in ("cpu", "cores", "blas", "gpu", "numpy", "python", "tinygan"):
+        assert key in m
+    assert len(result["rows"]) == len(backends) * len(batches)
+    for row in result["rows"]:
+        for key in bench_step.ROW_KEYS:
+            assert key in row
+        assert row["backend"] in backends and row["batch_size"] in batches
+        if row["status"] == "ok":
+            assert row["min_ms"] <= row["median_ms"] <= row["max_ms"]
+            assert row["floor_ms"] > 0 and row["gflops"] > 0 and row["samples_per_s"] > 0
+            assert row["ratio_to_floor"] == pytest.approx(row["median_ms"] / row["floor_ms"])
+        else:
+            assert row["note"]  # the reason
+            assert row["median_ms"] is None and row["ratio_to_torch"] is None
+
+
+def test_bench_step_numpy_schema_and_table(tmp_path):
+    backends, batches = ["numpy", "cupy", "cupy-graph"], [4, 8]
+    result = bench_step.run(backends, batches, "reference", steps=3, warmup=1, pause=0)
+    _check_schema(result, backends, batches)
+    rows = {(r["backend"], r["batch_size"]): r for r in result["rows"]}
+    assert rows["numpy", 8]["status"] == "ok"
+    assert rows["numpy", 8]["ratio_to_torch"] is None  # PyTorch did not run
+    assert rows["numpy", 8]["flops"] == bench_step.step_flops(GAN.from_preset("reference", (28, 28), "numpy"), 8)
+    if not cupy_available():
+        assert rows["cupy", 8]["status"] == "unavailable"
+        assert rows["cupy-graph", 8]["status"] == "unavailable"
+    table = bench_step.markdown_table(result)
+    assert table.count("\n| numpy | reference |") == 2
+    out = tmp_path / "bench.json"
+    assert (
+        bench_step.main(
+            [
+                "--backends",
+                "numpy",
+                "--batch-sizes",
+                "4",
+                "--model",
+                "reference",
+                "--steps",
+                "2",
+                "--warmup",
+                "1",
+                "--json",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    _check_schema(json.loads(out.read_text()), ["numpy"], [4])
+
+
+@needs_torch
+def test_bench_step_with_torch_cpu():
+    backends, batches = ["numpy", "torch-cpu"], [8]
+    result = bench_step.run(backends, batches, "reference", steps=2, warmup=1, pause=0)
+    _check_schema(result, backends, batches)
+    numpy_row, torch_row = result["rows"]
+    assert torch_row["status"] == "ok" and torch_row["ratio_to_torch"] == 1.0
+    assert numpy_row["ratio_to_torch"] == pytest.approx(numpy_row["median_ms"] / torch_row["median_ms"])
+    assert result["machine"]["torch"]
+
+
+@needs_torch
+@pytest.mark.parametrize(("pack", "g_ema"), [(1, 0.0), (2, 0.9)])
+def test_torch_peer_is_the_same_model(pack, g_ema):
+    """Same weights in, same losses and parameters out, for three full steps (float64, no dropout)."""
+    import torch
+    from _torch_peer import TorchGAN
+
+    gan = _tiny_gan(
+        g_hidden=[8, 8],
+        g_batchnorm=[False, True],
+        d_hidden=[8, 6],
+        pack=pack,
+        batch_size=8,
+        dtype="float64",
+        real_label=0.9,
+        g_ema=g_ema,
+    )
+    peer = TorchGAN(gan)
+    peer.load_from_tinygan(gan)
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        real, z = rng.uniform(-1, 1, (8, 5)), rng.standard_normal((8, 2))
+        ours = gan.train_step(real, z)
+        theirs = peer.train_step(torch.from_numpy(real), torch.from_numpy(z))
+        for k in ("d_loss", "g_loss", "d_real", "d_fake"):
+            assert float(theirs[k]) == pytest.approx(float(ours[k]), rel=1e-9), k
+    for net, tnet in ((gan.G, peer.G), (gan.D, peer.D)):
+        flat = np.concatenate([(p.T if p.ndim == 2 else p).detach().numpy().ravel() for p in tnet.parameters()])
+        np.testing.assert_allclose(flat, net.params, rtol=0, atol=1e-9)
+    if g_ema:
+        flat = np.concatenate([(p.T if p.ndim == 2 else p).numpy().ravel() for p in peer.G_avg])
+        np.testing.assert_allclose(flat, gan.G_avg.params, rtol=0, atol=1e-9)
+
+
+def test_plot_bench_writes_a_png(tmp_path):
+    pytest.importorskip("matplotlib")
+    import plot_bench
+
+    rows = [
+        {
+            "backend": b,
+            "model": "default",
+            "batch_size": n,
+            "status": "ok",
+            "median_ms": t * n,
+            "min_ms": t * n,
+            "max_ms": 1.1 * t * n,
+            "floor_ms": 0.5 * n,
+            "floor_min_ms": 0.5 * n,
+            "floor_max_ms": 0.5 * n,
+        }
+        for b, t in (("numpy", 1.0), ("torch-cpu", 2.0))
+        for n in (64, 256)
+    ]
+    path = tmp_path / "bench.json"
+    path.write_text(json.dumps({"machine": {"cpu": "test"}, "rows": rows}))
+    assert plot_bench.main([str(path)]) == 0
+    png = path.with_suffix(".png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
