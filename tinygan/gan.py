@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from .backend import Array, Backend, get_backend, to_numpy
+from .backend import Array, Backend, Ops, Workspace, get_backend, to_numpy
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .layers import BatchNorm, Dense, Layer, layer_from_spec, sigmoid
 from .losses import bce_with_logits
@@ -216,6 +216,8 @@ class GAN:
             avg_layers = [layer_from_spec(layer.spec()) for layer in self.G.layers]
             self.G_avg = Sequential(avg_layers, self.backend, c.dtype, rng=self.backend.rng(seed))
             self.G_avg.params[...] = self.G.params
+            self._ema_buffer = Workspace(self.xp).get("ema", self.G.params.shape, self.G.params.dtype)
+        self.ops = Ops(self.xp)
         self._avg_stats_step = -1  # the step at which G_avg's BatchNorm statistics were measured
         self.dataset_name: str | None = None  # what it was trained on, kept in checkpoints for `eval`
         self.step = 0  # training steps taken
@@ -279,8 +281,10 @@ class GAN:
         grad_fake = D.backward(grad, need_dparams=False)
         G.backward(xp.reshape(grad_fake, fake.shape), need_dx=False)
         self.opt_g.step()
-        if self.G_avg is not None:
-            self.G_avg.params += (1.0 - self.config.g_ema) * (self.G.params - self.G_avg.params)
+        if self.G_avg is not None:  # avg += (1 − decay)·(θ − avg), through one reused buffer
+            diff = self.ops.subtract(self.G.params, self.G_avg.params, out=self._ema_buffer)
+            diff *= 1.0 - self.config.g_ema
+            self.G_avg.params += diff
         self.step += 1
 
         return {
