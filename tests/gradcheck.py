@@ -167,3 +167,26 @@ def random_net(backend, layers: list, seed: int, param_scale: float = 1.0) -> Se
         values = random_array(seed + 1, (net.n_params,), param_scale)
         net.params[...] = backend.asarray(values, dtype=net.params.dtype)
     return net
+
+
+def assert_backward_accumulates(backend, net, backward, shape) -> None:
+    """``backward`` (a layer's or the network's) adds into ``net.grads`` and leaves ``dy`` alone.
+
+    Two calls must sum to what each gives after ``zero_grad``, and non-zero gradients are
+    required where the network has parameters, else "adds up" would prove nothing.
+    """
+    dy1_host, dy2_host = random_array(1, shape), random_array(2, shape)
+    dy1, dy2 = backend.asarray(dy1_host), backend.asarray(dy2_host)
+    alone = []
+    for dy in (dy1, dy2):
+        net.zero_grad()
+        backward(dy)
+        alone.append(to_numpy(net.grads).copy())
+    net.zero_grad()
+    backward(dy1)
+    backward(dy2)
+    np.testing.assert_allclose(to_numpy(net.grads), alone[0] + alone[1], rtol=1e-12, atol=1e-12)
+    if net.n_params:
+        assert np.any(alone[0] != 0) and np.any(alone[1] != 0)
+    np.testing.assert_array_equal(to_numpy(dy1), dy1_host)
+    np.testing.assert_array_equal(to_numpy(dy2), dy2_host)

@@ -73,30 +73,31 @@ def test_adam_matches_paper(backend, kwargs):
     _assert_adam_matches_paper(backend, Adam, kwargs)
 
 
-class _AdamOneMinusBetaCorrection(Adam):
+class _AdamWrongCorrection(Adam):
+    """Adam with a wrong bias correction ``(c1, c2)`` in place of ``(1 − β₁ᵗ, 1 − β₂ᵗ)``."""
+
+    correction: staticmethod
+
+    def step(self):
+        b1, b2 = self.betas
+        self.t += 1
+        self.m *= b1
+        self.m += (1 - b1) * self.grads
+        self.v *= b2
+        self.v += (1 - b2) * (self.grads * self.grads)
+        c1, c2 = self.correction(b1, b2)
+        xp = self.params.__array_namespace__()
+        self.params -= self.lr * (self.m / c1) / (xp.sqrt(self.v / c2) + self.eps)
+
+
+class _AdamOneMinusBetaCorrection(_AdamWrongCorrection):
     """The classic slip: bias correction by ``1 − β`` instead of ``1 − βᵗ``."""
 
-    def step(self):
-        b1, b2 = self.betas
-        self.t += 1
-        self.m *= b1
-        self.m += (1 - b1) * self.grads
-        self.v *= b2
-        self.v += (1 - b2) * (self.grads * self.grads)
-        xp = self.params.__array_namespace__()
-        self.params -= self.lr * (self.m / (1 - b1)) / (xp.sqrt(self.v / (1 - b2)) + self.eps)
+    correction = staticmethod(lambda b1, b2: (1 - b1, 1 - b2))
 
 
-class _AdamNoCorrection(Adam):
-    def step(self):
-        b1, b2 = self.betas
-        self.t += 1
-        self.m *= b1
-        self.m += (1 - b1) * self.grads
-        self.v *= b2
-        self.v += (1 - b2) * (self.grads * self.grads)
-        xp = self.params.__array_namespace__()
-        self.params -= self.lr * self.m / (xp.sqrt(self.v) + self.eps)
+class _AdamNoCorrection(_AdamWrongCorrection):
+    correction = staticmethod(lambda b1, b2: (1.0, 1.0))
 
 
 @pytest.mark.parametrize("wrong", [_AdamOneMinusBetaCorrection, _AdamNoCorrection], ids=["1-beta", "none"])

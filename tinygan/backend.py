@@ -209,9 +209,6 @@ class Ops:
         self.xp = xp
         self.native = writes_out(xp)
 
-    def add(self, a: Array, b: Array | float, out: Array | None = None) -> Array:
-        return self.xp.add(a, b, out=out) if self.native else a + b
-
     def subtract(self, a: Array | float, b: Array | float, out: Array | None = None) -> Array:
         return self.xp.subtract(a, b, out=out) if self.native else a - b
 
@@ -226,9 +223,6 @@ class Ops:
 
     def matmul(self, a: Array, b: Array, out: Array | None = None) -> Array:
         return self.xp.matmul(a, b, out=out) if self.native else a @ b
-
-    def greater(self, a: Array, b: Array | float, out: Array | None = None) -> Array:
-        return self.xp.greater(a, b, out=out) if self.native else a > b
 
     def positive(self, x: Array, out: Array | None = None) -> Array:
         """``1`` where ``x > 0``, else ``0``, in ``x``'s dtype (a multiplicative mask)."""

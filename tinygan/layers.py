@@ -137,12 +137,11 @@ class LeakyReLU(Layer):
         self.slope = slope
 
     def forward(self, x: Array) -> Array:
-        ops, work = self.ops, self.work
-        self.mask = ops.greater(x, 0, out=work.get("mask", x.shape, bool))
-        # dy/dx as a multiplier, 1 where x > 0 and slope elsewhere, made by arithmetic on the
+        ops = self.ops
+        # dy/dx as a multiplier, 1 where x > 0 and slope elsewhere, made by arithmetic on a 0/1
         # mask: a multiply is many times faster than a masked select (``where``) on a CPU, and
         # 1·(1 − slope) + slope rounds to exactly 1, so y is exactly x there.
-        factor = ops.positive(x, out=work.get("factor", x.shape, x.dtype))
+        factor = ops.positive(x, out=self.work.get("factor", x.shape, x.dtype))
         factor *= 1 - self.slope
         factor += self.slope
         self.factor = factor
