@@ -18,7 +18,7 @@ import numpy as np
 from hypothesis import HealthCheck, settings
 
 from tinygan.backend import to_numpy
-from tinygan.layers import BatchNorm, LeakyReLU, ReLU
+from tinygan.layers import BatchNorm, LeakyReLU, Maxout, ReLU
 from tinygan.network import Sequential
 
 STEP = 1e-6
@@ -129,13 +129,14 @@ def check_network(
 
 
 def conditioning(net: Sequential, x: np.ndarray) -> tuple[float, float]:
-    """How safe finite differences are at ``x``: ``(min |input| of any (Leaky)ReLU, min batch variance
+    """How safe finite differences are at ``x``: ``(distance to the nearest kink, min batch variance
     of any training-mode BatchNorm input)``; ``inf`` where the network has no such layer.
 
-    A ReLU input within a few ``STEP`` of 0 sits on the kink, and a BatchNorm
-    column with almost no spread makes the normalisation nearly singular;
-    either one makes a numerical derivative meaningless, so callers ``assume``
-    these are comfortably large. (Runs the layers one by one; in training mode
+    The distance to a kink is the smallest |input| of any (Leaky)ReLU and the smallest gap between
+    a Maxout unit's best and second-best piece. Within a few ``STEP`` of a kink the perturbation
+    crosses it, and a BatchNorm column with almost no spread makes the normalisation nearly
+    singular; either one makes a numerical derivative meaningless, so callers ``assume`` these
+    are comfortably large. (Runs the layers one by one; in training mode
     this nudges BatchNorm running statistics, which training-mode outputs ignore.)
     """
     backend = net.backend
@@ -145,6 +146,9 @@ def conditioning(net: Sequential, x: np.ndarray) -> tuple[float, float]:
         host = to_numpy(h).astype(np.float64)
         if isinstance(layer, (ReLU, LeakyReLU)) and host.size:
             kink = min(kink, float(np.min(np.abs(host))))
+        if isinstance(layer, Maxout) and layer.pieces > 1 and host.size:
+            top2 = np.sort(host.reshape(host.shape[0], -1, layer.pieces), axis=2)[..., -2:]
+            kink = min(kink, float(np.min(top2[..., 1] - top2[..., 0])))
         if isinstance(layer, BatchNorm) and layer.training:
             var = min(var, float(np.min(np.var(host, axis=0))))
         h = layer.forward(h)

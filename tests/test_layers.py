@@ -18,7 +18,7 @@ from gradcheck import (
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from tinygan import BatchNorm, Dense, Dropout, LeakyReLU, ReLU, Sequential, Sigmoid, Tanh
+from tinygan import BatchNorm, Dense, Dropout, LeakyReLU, Maxout, ReLU, Sequential, Sigmoid, Tanh
 from tinygan.backend import to_numpy
 
 SEEDS = st.integers(0, 2**31)
@@ -84,6 +84,24 @@ def test_activation_gradients_after_dense(backend, name, seed, n, n_in, n_out):
 def test_leaky_relu_gradient_any_slope(backend, seed, n, slope):
     net = random_net(backend, [Dense(3, 4), LeakyReLU(slope)], seed)
     x, r = _x_and_r(seed, n, 3, 4)
+    assume(conditioning(net, x)[0] > KINK)
+    check_network(net, x, r)
+
+
+@GRAD_SETTINGS
+@given(seed=SEEDS, n=BATCH, units=WIDTH, pieces=st.integers(1, 4))
+def test_maxout_gradients_alone(backend, seed, n, units, pieces):
+    net = random_net(backend, [Maxout(pieces)], seed)
+    x = random_array(seed + 2, (n, units * pieces))
+    assume(conditioning(net, x)[0] > KINK)
+    check_network(net, x, random_array(seed + 3, (n, units)))
+
+
+@GRAD_SETTINGS
+@given(seed=SEEDS, n=BATCH, n_in=WIDTH, units=WIDTH, pieces=st.integers(2, 4))
+def test_maxout_gradients_after_dense(backend, seed, n, n_in, units, pieces):
+    net = random_net(backend, [Dense(n_in, units * pieces), Maxout(pieces)], seed)
+    x, r = _x_and_r(seed, n, n_in, units)
     assume(conditioning(net, x)[0] > KINK)
     check_network(net, x, r)
 
@@ -178,6 +196,12 @@ class _ReLUNoMask(ReLU):
         return dy if need_dx else None
 
 
+class _MaxoutToAllPieces(Maxout):
+    def backward(self, dy, need_dx=True, need_dparams=True):
+        dx = self.xp.broadcast_to(dy[..., None], (*dy.shape, self.pieces))
+        return self.xp.reshape(dx, (dy.shape[0], -1)) if need_dx else None
+
+
 class _TanhWrongDerivative(Tanh):
     def backward(self, dy, need_dx=True, need_dparams=True):
         return dy * (1.0 - self.y) if need_dx else None
@@ -198,9 +222,10 @@ class _BatchNormNoMeanVarTerms(BatchNorm):
         lambda: [_DenseWrongDb(3, 4)],
         lambda: [Dense(3, 4), _ReLUNoMask()],
         lambda: [Dense(3, 4), _TanhWrongDerivative()],
+        lambda: [Dense(3, 8), _MaxoutToAllPieces(2)],
         lambda: [Dense(3, 4), _BatchNormNoMeanVarTerms(4)],
     ],
-    ids=["dense-dx", "dense-db", "relu-no-mask", "tanh-derivative", "batchnorm-train-dx"],
+    ids=["dense-dx", "dense-db", "relu-no-mask", "tanh-derivative", "maxout-all-pieces", "batchnorm-train-dx"],
 )
 def test_checker_catches_wrong_gradient(backend, layers):
     net = random_net(backend, layers(), 7)
@@ -322,6 +347,40 @@ def test_activation_forward_values(backend):
     np.testing.assert_allclose(_forward(backend, LeakyReLU(0.1), x), np.where(x > 0, x, 0.1 * x), rtol=1e-15)
     np.testing.assert_allclose(_forward(backend, Tanh(), x), np.tanh(x), rtol=1e-15)
     np.testing.assert_allclose(_forward(backend, Sigmoid(), x), 1 / (1 + np.exp(-x)), rtol=1e-15)
+
+
+def test_maxout_forward_value_and_routing(backend):
+    x = np.array([[1.0, 5.0, -2.0, 0.5, 0.25, 3.0], [-1.0, -3.0, -2.0, 7.0, 7.0, 1.0]])
+    net = Sequential([Maxout(3)], backend, dtype="float64")
+    y = net.forward(backend.asarray(x))
+    np.testing.assert_array_equal(to_numpy(y), [[5.0, 3.0], [-1.0, 7.0]])
+    dx = net.backward(backend.asarray(np.array([[10.0, 20.0], [30.0, 40.0]])))
+    # each unit's gradient goes to its winning piece only (the first of a tie)
+    np.testing.assert_array_equal(to_numpy(dx), [[0, 10, 0, 0, 0, 20], [30, 0, 0, 40, 0, 0]])
+
+
+def test_maxout_contract(backend):
+    net = random_net(backend, [Maxout(2)], 0)
+    layer = net.layers[0]
+    x1, x2 = backend.asarray(random_array(11, (5, 4))), backend.asarray(random_array(12, (5, 4)))
+    dy = backend.asarray(random_array(13, (5, 2)))
+    y1 = layer.forward(x1)
+    dx1 = layer.backward(dy)
+    y1_host, dx1_host = to_numpy(y1).copy(), to_numpy(dx1).copy()
+    assert layer.backward(dy, need_dx=False) is None
+    layer.forward(x2)
+    layer.backward(backend.asarray(random_array(14, (5, 2))))
+    np.testing.assert_array_equal(to_numpy(y1), y1_host)  # outputs survive later passes
+    np.testing.assert_array_equal(to_numpy(dx1), dx1_host)
+    np.testing.assert_array_equal(to_numpy(dy), random_array(13, (5, 2)))  # dy is never written
+
+
+def test_maxout_rejects_bad_shapes():
+    with pytest.raises(ValueError, match="pieces must be >= 1"):
+        Maxout(0)
+    net = Sequential([Maxout(3)], "numpy", dtype="float64")
+    with pytest.raises(ValueError, match="multiple of 3 inputs, got 4"):
+        net.forward(np.zeros((2, 4)))
 
 
 def test_dense_forward_value(backend):

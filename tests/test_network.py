@@ -20,6 +20,7 @@ from tinygan import (
     Dense,
     Dropout,
     LeakyReLU,
+    Maxout,
     ReLU,
     Sequential,
     Sigmoid,
@@ -47,12 +48,13 @@ def mlp_configs(draw, batchnorm=None, dropout=False, n_sizes=(2, 4)):
         flags = draw(st.lists(st.booleans(), min_size=n_hidden, max_size=n_hidden))
     return {
         "sizes": sizes,
-        "activation": draw(st.sampled_from(["relu", "leaky_relu", "tanh", "sigmoid"])),
+        "activation": draw(st.sampled_from(["relu", "leaky_relu", "maxout", "tanh", "sigmoid"])),
         "out_activation": draw(st.sampled_from([None, "tanh", "sigmoid"])),
         "batchnorm": flags,
         "leak": draw(st.sampled_from([0.2, 0.01, 0.3])),
         "bn_momentum": draw(st.sampled_from([0.1, 0.5])),
         "dropout": draw(st.sampled_from([0.25, 0.5])) if dropout else 0.0,
+        "pieces": draw(st.integers(1, 3)),
     }
 
 
@@ -120,7 +122,7 @@ def test_mlp_gradients_with_dropout(backend, config, seed, n):
 
 @pytest.mark.parametrize(
     ("activation", "out_activation"),
-    [("leaky_relu", "tanh"), ("relu", "sigmoid"), ("leaky_relu", None), ("tanh", "sigmoid")],
+    [("leaky_relu", "tanh"), ("relu", "sigmoid"), ("leaky_relu", None), ("tanh", "sigmoid"), ("maxout", None)],
 )
 def test_gan_shaped_mlp_gradients(backend, activation, out_activation):
     """The shapes a GAN uses: BatchNorm hidden blocks (a generator) and a plain discriminator."""
@@ -436,6 +438,10 @@ def test_mlp_structure():
     with_bn = mlp([3, 4, 2], "relu", batchnorm=True)
     assert [type(layer) for layer in with_bn] == [Dense, BatchNorm, ReLU, Dense]
     assert mlp([3, 4, 2], "relu")[0].leak == 0.0
+    maxout = mlp([3, 4, 2], "maxout", batchnorm=True, pieces=3)  # each unit takes 3 Dense outputs
+    assert [type(layer) for layer in maxout] == [Dense, BatchNorm, Maxout, Dense]
+    assert (maxout[0].n_out, maxout[0].init, maxout[1].n_features) == (12, "he", 12)
+    assert (maxout[2].pieces, maxout[3].n_in) == (3, 4)
 
 
 @pytest.mark.parametrize(
@@ -461,5 +467,7 @@ def test_make_activation():
     assert isinstance(make_activation("sigmoid"), Sigmoid)
     leaky = make_activation("leaky_relu", 0.05)
     assert isinstance(leaky, LeakyReLU) and leaky.slope == 0.05
-    with pytest.raises(ValueError, match="expected one of relu, leaky_relu, tanh, sigmoid"):
+    maxout = make_activation("maxout", pieces=3)
+    assert isinstance(maxout, Maxout) and maxout.pieces == 3
+    with pytest.raises(ValueError, match="expected one of relu, leaky_relu, maxout, tanh, sigmoid"):
         make_activation("swish")

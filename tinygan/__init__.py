@@ -4,7 +4,7 @@ from .backend import Backend, BackendError, get_backend
 from .checkpoint import CheckpointError
 from .data import DataError, Dataset, load_dataset
 from .gan import GAN, PRESETS, GANConfig
-from .layers import BatchNorm, Dense, Dropout, Layer, LeakyReLU, ReLU, Sigmoid, Tanh
+from .layers import BatchNorm, Dense, Dropout, Layer, LeakyReLU, Maxout, ReLU, Sigmoid, Tanh
 from .losses import bce_with_logits, softmax_cross_entropy
 from .network import Sequential, mlp
 from .optim import SGD, Adam
@@ -30,6 +30,7 @@ __all__ = [
     "Dropout",
     "Layer",
     "LeakyReLU",
+    "Maxout",
     "ReLU",
     "SGD",
     "Sequential",

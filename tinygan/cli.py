@@ -96,7 +96,7 @@ def _label(text: str) -> float:
     return value
 
 
-ACTIVATIONS = ("relu", "leaky_relu", "tanh", "sigmoid")
+ACTIVATIONS = ("relu", "leaky_relu", "maxout", "tanh", "sigmoid")
 
 
 def _activation(text: str) -> str:
@@ -110,8 +110,9 @@ MODEL_OPTIONS = {
     "latent_dim": (_positive_int, "size of the latent vector z"),
     "g_hidden": (_int_list, "generator hidden sizes, e.g. 128,256,512,1024"),
     "d_hidden": (_int_list, "discriminator hidden sizes, e.g. 512,256"),
-    "g_activation": (_activation, "generator hidden activation: relu, leaky_relu, tanh or sigmoid"),
-    "d_activation": (_activation, "discriminator hidden activation: relu, leaky_relu, tanh or sigmoid"),
+    "g_activation": (_activation, f"generator hidden activation: {', '.join(ACTIVATIONS)}"),
+    "d_activation": (_activation, f"discriminator hidden activation: {', '.join(ACTIVATIONS)}"),
+    "maxout_pieces": (_positive_int, "linear pieces per unit where an activation is maxout"),
     "g_batchnorm": (_batchnorm, "BatchNorm in generator hidden layers: yes, no, or one per layer"),
     "d_batchnorm": (_batchnorm, "BatchNorm in discriminator hidden layers: yes, no, or one per layer"),
     "d_dropout": (_probability, "dropout probability after each discriminator hidden layer"),

@@ -39,6 +39,7 @@ class GANConfig:
     ``g_output`` is ``"tanh"`` (model space [−1, 1]), ``"sigmoid"`` ([0, 1]) or
     ``None`` (unbounded, for 2-D points). ``real_label`` below 1 is one-sided
     label smoothing; ``pack`` > 1 lets D judge ``pack`` samples at once (PacGAN).
+    ``maxout_pieces`` is the number of linear pieces per unit of a ``"maxout"`` activation.
     ``g_ema`` > 0 keeps an exponential moving average of G's weights with that decay and
     samples from it (Yazıcı et al., 2019): it averages out the oscillation of adversarial
     training at the cost of one pass over G's parameters per step. ``lr_decay`` < 1 decays
@@ -57,6 +58,7 @@ class GANConfig:
     d_batchnorm: list[bool] | bool = False
     d_dropout: float = 0.0
     leak: float = 0.2
+    maxout_pieces: int = 5
     bn_momentum: float = 0.1
     bn_eps: float = 1e-5
     lr_g: float = 2e-4
@@ -197,11 +199,11 @@ class GAN:
         c = config
         g_layers = generator or mlp(
             [c.latent_dim, *c.g_hidden, c.data_dim], c.g_activation, c.g_output, c.g_batchnorm,
-            leak=c.leak, bn_momentum=c.bn_momentum, bn_eps=c.bn_eps,
+            leak=c.leak, bn_momentum=c.bn_momentum, bn_eps=c.bn_eps, pieces=c.maxout_pieces,
         )
         d_layers = discriminator or mlp(
             [c.data_dim * c.pack, *c.d_hidden, 1], c.d_activation, None, c.d_batchnorm, c.d_dropout,
-            leak=c.leak, bn_momentum=c.bn_momentum, bn_eps=c.bn_eps,
+            leak=c.leak, bn_momentum=c.bn_momentum, bn_eps=c.bn_eps, pieces=c.maxout_pieces,
         )
         _check_io(g_layers, c.latent_dim, c.data_dim, "generator")
         _check_io(d_layers, c.data_dim * c.pack, 1, "discriminator")

@@ -70,7 +70,7 @@ class Layer:
 
 def layer_from_spec(spec: dict[str, Any]) -> Layer:
     """Rebuild a layer from :meth:`Layer.spec` output."""
-    kinds = {cls.__name__: cls for cls in (Dense, ReLU, LeakyReLU, Tanh, Sigmoid, Dropout, BatchNorm)}
+    kinds = {cls.__name__: cls for cls in (Dense, ReLU, LeakyReLU, Maxout, Tanh, Sigmoid, Dropout, BatchNorm)}
     args = dict(spec)
     kind = args.pop("type", None)
     if kind not in kinds:
@@ -149,6 +149,37 @@ class LeakyReLU(Layer):
 
     def backward(self, dy: Array, need_dx: bool = True, need_dparams: bool = True) -> Array | None:
         return self.ops.multiply(dy, self.factor) if need_dx else None
+
+
+class Maxout(Layer):
+    """Maxout (Goodfellow et al., 2013): ``y_j = max_k x_{j,k}`` over ``pieces`` consecutive inputs.
+
+    ``x: (N, F·pieces)`` → ``y: (N, F)``; put a Dense of ``F·pieces`` outputs in front of it. Each
+    unit is then a convex piecewise-linear function of the layer input with ``pieces`` pieces.
+    Backward routes ``dy_j`` to the winning piece only: ``dx_{j,k} = dy_j · [k = argmax_k x_{j,k}]``.
+    """
+
+    def __init__(self, pieces: int = 5) -> None:
+        if pieces < 1:
+            raise ValueError(f"Maxout pieces must be >= 1, got {pieces}")
+        self.pieces = pieces
+
+    def forward(self, x: Array) -> Array:
+        xp = self.xp
+        n, width = x.shape
+        if width % self.pieces:
+            raise ValueError(f"Maxout({self.pieces}) needs a multiple of {self.pieces} inputs, got {width}")
+        grouped = xp.reshape(x, (n, width // self.pieces, self.pieces))
+        # One-hot of the winner (the first one on ties, as argmax picks), kept for backward.
+        winner = xp.argmax(grouped, axis=2)
+        self.onehot = xp.astype(winner[..., None] == xp.arange(self.pieces), x.dtype)
+        return xp.max(grouped, axis=2)
+
+    def backward(self, dy: Array, need_dx: bool = True, need_dparams: bool = True) -> Array | None:
+        if not need_dx:
+            return None
+        dx = self.onehot * dy[..., None]
+        return self.xp.reshape(dx, (dy.shape[0], dy.shape[1] * self.pieces))
 
 
 class Tanh(Layer):

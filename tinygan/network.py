@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from .backend import Array, Backend, Random, get_backend, to_numpy
-from .layers import BatchNorm, Dense, Dropout, Layer, LeakyReLU, ReLU, Sigmoid, Tanh
+from .layers import BatchNorm, Dense, Dropout, Layer, LeakyReLU, Maxout, ReLU, Sigmoid, Tanh
 
 
 class Sequential:
@@ -125,14 +125,16 @@ def mlp(
     leak: float = 0.2,
     bn_momentum: float = 0.1,
     bn_eps: float = 1e-5,
+    pieces: int = 5,
 ) -> list[Layer]:
     """Layers of a multi-layer perceptron ``sizes[0] → … → sizes[-1]``.
 
     Each hidden block is Dense → [BatchNorm] → activation → [Dropout];
     ``batchnorm`` is one flag for all hidden blocks or one per block. The
     output block is Dense → ``out_activation`` (``None`` for raw logits).
-    Dense layers get He initialisation before ReLU-family activations and
-    Glorot otherwise.
+    Dense layers get He initialisation before ReLU-family activations and maxout, and
+    Glorot otherwise. With ``activation="maxout"`` a hidden block of width F has a Dense
+    of ``F·pieces`` outputs feeding ``Maxout(pieces)``.
     """
     n_hidden = len(sizes) - 2
     if len(sizes) < 2:
@@ -141,12 +143,13 @@ def mlp(
     if len(flags) != n_hidden:
         raise ValueError(f"batchnorm needs {n_hidden} flags (one per hidden layer), got {len(flags)}")
     layers: list[Layer] = []
+    width = pieces if activation == "maxout" else 1  # a maxout unit takes `pieces` Dense outputs
     for i in range(n_hidden):
-        init = "he" if activation in ("relu", "leaky_relu") else "glorot"
-        layers.append(Dense(sizes[i], sizes[i + 1], init, leak if activation == "leaky_relu" else 0.0))
+        init = "he" if activation in ("relu", "leaky_relu", "maxout") else "glorot"
+        layers.append(Dense(sizes[i], sizes[i + 1] * width, init, leak if activation == "leaky_relu" else 0.0))
         if flags[i]:
-            layers.append(BatchNorm(sizes[i + 1], momentum=bn_momentum, eps=bn_eps))
-        layers.append(make_activation(activation, leak))
+            layers.append(BatchNorm(sizes[i + 1] * width, momentum=bn_momentum, eps=bn_eps))
+        layers.append(make_activation(activation, leak, pieces))
         if dropout:
             layers.append(Dropout(dropout))
     layers.append(Dense(sizes[-2], sizes[-1], "glorot"))
@@ -155,11 +158,12 @@ def mlp(
     return layers
 
 
-def make_activation(name: str, leak: float = 0.2) -> Layer:
-    """An activation layer by name: relu, leaky_relu, tanh or sigmoid."""
+def make_activation(name: str, leak: float = 0.2, pieces: int = 5) -> Layer:
+    """An activation layer by name: relu, leaky_relu, maxout, tanh or sigmoid."""
     factories = {
         "relu": ReLU,
         "leaky_relu": lambda: LeakyReLU(leak),
+        "maxout": lambda: Maxout(pieces),
         "tanh": Tanh,
         "sigmoid": Sigmoid,
     }
