@@ -76,7 +76,7 @@ class TorchGAN:
         self.G.train()
         self.D.train()
         # ``g_ema``: a moving average of G's weights, updated after every step like GAN.G_avg.
-        self.ema_decay = c.g_ema
+        self.ema_decay, self.t = c.g_ema, 0
         self.G_avg = [p.detach().clone() for p in self.G.parameters()] if c.g_ema else None
 
     @classmethod
@@ -135,9 +135,11 @@ class TorchGAN:
         g_loss.backward()
         self.D.requires_grad_(True)
         self.opt_g.step()
-        if self.G_avg is not None:  # avg += (1 − decay)·(θ − avg), as tinygan does
+        if self.G_avg is not None:  # avg += w·(θ − avg), w = (1 − d)/(1 − dᵗ), as tinygan does
+            self.t += 1
+            weight = (1.0 - self.ema_decay) / (1.0 - self.ema_decay**self.t)
             with torch.no_grad():
-                torch._foreach_lerp_(self.G_avg, list(self.G.parameters()), 1.0 - self.ema_decay)
+                torch._foreach_lerp_(self.G_avg, list(self.G.parameters()), weight)
 
         with torch.no_grad():
             return {

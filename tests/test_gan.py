@@ -216,10 +216,14 @@ def test_sampling_without_latents_does_not_shift_training_noise():
 def test_averaged_generator_follows_the_ema_formula_and_round_trips(tmp_path):
     gan = tiny(g_ema=0.9, g_batchnorm=True)
     x = np.random.default_rng(0).random((64, 6)).astype(np.float32)
+    initial = gan.G.params.copy()
     gan.fit(x, steps=1, batch_size=16)
+    np.testing.assert_array_equal(gan.G_avg.params, gan.G.params)  # nothing left of the initial weights
+    assert not np.array_equal(gan.G.params, initial)
     avg, live_before = gan.G_avg.params.copy(), gan.G.params.copy()
     gan.fit(x, steps=2, batch_size=16)
-    np.testing.assert_allclose(gan.G_avg.params, 0.9 * avg + 0.1 * gan.G.params, rtol=1e-5, atol=1e-7)
+    # bias-corrected: (0.9·θ₁ + θ₂) / (0.9 + 1), the decay-weighted mean of the iterates
+    np.testing.assert_allclose(gan.G_avg.params, (0.9 * avg + gan.G.params) / 1.9, rtol=1e-5, atol=1e-7)
     assert not np.array_equal(gan.G.params, live_before)
     z = np.random.default_rng(3).standard_normal((5, 3)).astype(np.float32)
     first = gan.sample(5, z=z)

@@ -283,11 +283,9 @@ class GAN:
         grad_fake = D.backward(grad, need_dparams=False)
         G.backward(xp.reshape(grad_fake, fake.shape), need_dx=False)
         self.opt_g.step()
-        if self.G_avg is not None:  # avg += (1 − decay)·(θ − avg), through one reused buffer
-            diff = self.ops.subtract(self.G.params, self.G_avg.params, out=self._ema_buffer)
-            diff *= 1.0 - self.config.g_ema
-            self.G_avg.params += diff
         self.step += 1
+        if self.G_avg is not None:
+            self._update_average()
 
         return {
             "d_loss": loss_real + loss_fake,
@@ -295,6 +293,19 @@ class GAN:
             "d_real": xp.mean(sigmoid(logit_real, xp)),
             "d_fake": xp.mean(sigmoid(logit_fake, xp)),
         }
+
+    def _update_average(self) -> None:
+        """``avg += w·(θ − avg)`` with ``w = (1 − d) / (1 − dᵗ)`` after step ``t``, through one reused buffer.
+
+        This is the bias-corrected moving average, as Adam corrects its moments: the mean of the
+        iterates θ₁ … θₜ weighted by dᵗ⁻ⁱ (w = 1 at t = 1, then w → 1 − d). A plain
+        ``avg += (1 − d)(θ − avg)`` started at θ₀ would keep dᵗ of its mass on the initial weights.
+        """
+        d = self.config.g_ema
+        weight = (1.0 - d) / (1.0 - d**self.step)
+        diff = self.ops.subtract(self.G.params, self.G_avg.params, out=self._ema_buffer)
+        diff *= weight
+        self.G_avg.params += diff
 
     def check_finite(self) -> None:
         """Raise :class:`~tinygan.trainer.DivergenceError` if any parameter is NaN or infinite."""
