@@ -9,26 +9,29 @@ next to the values Lin et al. (2018, Table 1) report over 10 runs.
 
 Usage::
 
-    python benchmarks/bench_modes.py                 # 2 datasets × (GAN, PacGAN2) × 5 seeds
+    python benchmarks/bench_modes.py --jobs 2        # 2 datasets × (GAN, PacGAN2) × 5 seeds, 2 processes
     python benchmarks/bench_modes.py --seeds 10 --steps 20000 --json results.json
-    python benchmarks/bench_modes.py --jobs 2        # runs in 2 processes of one BLAS thread each
 
 How this differs from the published setup (PacGAN's ``synthetic_data_experiments`` code, built on
 ALI's Theano/Blocks code):
 
 * Length: they train 400 epochs of 100,000 samples at batch 100, i.e. 400,000 steps; we train
   10,000 steps on ``ring`` and 12,000 on ``grid`` (``--steps``) so that the whole benchmark fits
-  in about 15 minutes on a 2-core CPU -- 30 to 40 times shorter.
+  in about 20 minutes on a 2-core CPU -- 30 to 40 times shorter.
 * Networks: their generator is 4 × 400 ReLU units with BatchNorm and no biases; their
   discriminator has 3 hidden layers of 200 *maxout* units with 5 pieces each (about 5× the
   weights of a 200-unit ReLU layer, and far more linear pieces to carve out 0.01-wide bumps),
   all weights drawn from N(0, 0.02²). Ours is the ``points`` preset of :mod:`tinygan.gan`:
-  generator 4 × 128 ReLU *without* BatchNorm, discriminator 3 × 200 ReLU, He/Glorot
-  initialisation -- chosen by measurement for the short runs (see the comment in ``_points``).
+  generator 4 × 400 ReLU *without* BatchNorm, discriminator 3 × 200 ReLU, He/Glorot
+  initialisation -- chosen by measurement for the short runs (see the comment in ``_points``;
+  ``--d-activation maxout`` builds their discriminator).
 * Optimiser: both use Adam. They keep lr 1e-4, β₁ 0.8 for the whole run; we start at the
   preset's 2e-3 (β₁ 0.5) and decay both learning rates exponentially to ``--lr-decay`` × that
   (1e-3 ×) by the last step (the preset's ``lr_decay``). Without the decay the samples keep
-  jittering around the modes and the high-quality share stays near 50%. The latent is 2-D standard normal in both.
+  jittering around the modes and the high-quality share stays near 50%. The latent is 2-D
+  standard normal in both.
+* Updates: ALI's training loop takes both gradients from one forward pass and then updates both
+  networks; ours updates D first and G then descends through the updated D.
 * Packing: their PacGAN-m discriminator sees 100 packed inputs per batch (the generator makes
   100·m samples); ours splits one batch of ``batch_size`` samples into ``batch_size / m`` packs.
   This script keeps the paper's convention by giving PacGAN-m a batch of m × the preset's.
@@ -49,6 +52,7 @@ import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -57,7 +61,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tinygan.data import load_dataset, mixture_modes  # noqa: E402
 from tinygan.evaluate import mode_metrics, sample_gan  # noqa: E402
-from tinygan.gan import GAN  # noqa: E402
+from tinygan.gan import GAN, GANConfig, preset_config  # noqa: E402
 
 # PacGAN (Lin et al., NeurIPS 2018), Table 1: mean ± standard error over 10 runs per setting.
 PUBLISHED = {
@@ -68,7 +72,6 @@ PUBLISHED = {
 }
 METRICS = ("modes", "hq_percent", "reverse_kl")
 DEFAULT_STEPS = {"ring": 10000, "grid": 12000}
-DEFAULT_LR_DECAY = 1e-3
 N_SAMPLES = 2500
 
 
@@ -77,15 +80,17 @@ def train_and_measure(
     pack: int,
     seed: int,
     steps: int,
-    lr_decay: float = DEFAULT_LR_DECAY,
+    overrides: dict | None = None,
     backend: str | None = None,
 ) -> dict:
-    """Train one ``points`` GAN on ``dataset`` with packing ``pack``; returns its mode metrics and time."""
+    """Train one ``points`` GAN on ``dataset`` with packing ``pack``; returns its mode metrics and time.
+
+    ``overrides`` replace :class:`~tinygan.gan.GANConfig` fields of the preset; the batch is
+    ``pack`` times the (overridden) preset batch, so every pack sees as many packs per step.
+    """
     data = load_dataset(dataset, split="train", seed=seed)
-    base = GAN.from_preset("points", (2,), backend=backend, seed=seed).config.batch_size
-    gan = GAN.from_preset(
-        "points", (2,), backend=backend, seed=seed, pack=pack, batch_size=base * pack, lr_decay=lr_decay
-    )
+    config = preset_config("points", (2,), "points", **(overrides or {}))
+    gan = GAN(replace(config, pack=pack, batch_size=config.batch_size * pack), backend, seed)
     tic = time.perf_counter()
     gan.fit(data.x, steps=steps, log_every=max(steps // 10, 1))
     seconds = time.perf_counter() - tic
@@ -119,6 +124,18 @@ def run_all(tasks: list[tuple], jobs: int) -> Iterator[dict]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+def parse_setting(text: str) -> tuple[str, object]:
+    """``KEY=VALUE`` → ``(KEY, VALUE)``; VALUE is read as JSON (numbers, lists, true/false), else kept as text."""
+    key, sep, value = text.partition("=")
+    known = {f.name for f in fields(GANConfig)}
+    if not sep or key not in known:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE with KEY a GANConfig field, got {text!r}")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
 
 
 def mean_se(values: list[float]) -> tuple[float, float]:
@@ -188,8 +205,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--lr-decay",
         type=float,
-        default=DEFAULT_LR_DECAY,
-        help="learning rates decay exponentially to this fraction of the preset's (1 = constant)",
+        default=None,
+        help="learning rates decay exponentially to this fraction of their start (1 = constant) "
+        "[default: the points preset's]",
+    )
+    parser.add_argument(
+        "--set",
+        type=parse_setting,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a field of the points preset, e.g. --set lr_g=1e-3 --set 'g_hidden=[128,128]'",
     )
     parser.add_argument("--datasets", default="ring,grid", help="comma-separated: ring, grid")
     parser.add_argument("--packs", default="1,2", help="comma-separated packing degrees (1 = plain GAN)")
@@ -209,8 +235,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.jobs < 1:
         parser.error(f"--jobs must be at least 1, got {args.jobs}")
 
+    overrides = dict(args.set)
+    if args.lr_decay is not None:
+        overrides["lr_decay"] = args.lr_decay
+    try:
+        config = preset_config("points", (2,), "points", **overrides)
+    except (TypeError, ValueError) as e:
+        parser.error(f"--set: {e}")
     tasks = [
-        (dataset, pack, seed, args.steps or DEFAULT_STEPS.get(dataset, 10_000), args.lr_decay, args.backend)
+        (dataset, pack, seed, args.steps or DEFAULT_STEPS.get(dataset, 10_000), overrides, args.backend)
         for dataset in datasets
         for pack in packs
         for seed in range(args.seeds)
@@ -232,7 +265,8 @@ def main(argv: list[str] | None = None) -> int:
     table = markdown_table(rows)
     lengths = ", ".join(f"{d} {args.steps or DEFAULT_STEPS.get(d, 10_000)}" for d in datasets)
     print(
-        f"\n{args.seeds} seeds per setting; steps: {lengths}; lr decay to ×{args.lr_decay:g}; "
+        f"\n{args.seeds} seeds per setting; steps: {lengths}; lr decay to ×{config.lr_decay:g}; "
+        f"{''.join(f'{k} = {v}; ' for k, v in overrides.items() if k != 'lr_decay')}"
         f"{N_SAMPLES} samples each; total {time.perf_counter() - tic:.0f}s on {platform.machine()} "
         f"({args.backend or 'default backend'}, {args.jobs} job{'s' if args.jobs > 1 else ''})\n"
     )
@@ -240,7 +274,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         payload = {
             "steps": {d: args.steps or DEFAULT_STEPS.get(d, 10_000) for d in datasets},
-            "lr_decay": args.lr_decay,
+            "overrides": overrides,
+            "lr_decay": config.lr_decay,
             "seeds": args.seeds,
             "jobs": args.jobs,
             "n_samples": N_SAMPLES,

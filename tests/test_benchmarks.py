@@ -222,3 +222,20 @@ def test_bench_modes_table_and_parallel_runs_agree(tmp_path, capsys):
     runs = [[{k: v for k, v in r.items() if k != "seconds"} for r in results[j]["runs"]] for j in (1, 2)]
     assert [(r["pack"], r["seed"]) for r in runs[1]] == [(1, 0), (1, 1), (2, 0), (2, 1)]
     assert runs[0] == runs[1]  # seeded runs: the same numbers whether run in one process or two
+
+
+def test_bench_modes_settings_reach_the_model(monkeypatch, capsys):
+    import bench_modes
+
+    seen = []
+    monkeypatch.setattr(bench_modes.GAN, "fit", lambda gan, x, **kw: seen.append(gan.config))
+    args = ["--datasets", "grid", "--packs", "2", "--seeds", "1", "--steps", "5", "--lr-decay", "0.5"]
+    settings = ["--set", "g_hidden=[7,7]", "--set", "lr_g=1e-3", "--set", "d_activation=maxout"]
+    assert bench_modes.main([*args, *settings]) == 0
+    (config,) = seen
+    assert (config.g_hidden, config.lr_g, config.d_activation, config.lr_decay) == ([7, 7], 1e-3, "maxout", 0.5)
+    assert (config.pack, config.batch_size) == (2, 200)
+    assert "g_hidden = [7, 7]; lr_g = 0.001" in capsys.readouterr().out
+    for bad in ("nope=1", "lr_g", "g_batchnorm=[true]"):  # unknown field, no value, 1 flag for 4 layers
+        with pytest.raises(SystemExit):
+            bench_modes.main(["--set", bad, "--seeds", "1", "--steps", "1"])
