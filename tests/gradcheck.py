@@ -194,3 +194,15 @@ def assert_backward_accumulates(backend, net, backward, shape) -> None:
         assert np.any(alone[0] != 0) and np.any(alone[1] != 0)
     np.testing.assert_array_equal(to_numpy(dy1), dy1_host)
     np.testing.assert_array_equal(to_numpy(dy2), dy2_host)
+
+
+def assert_skips_param_grads(backend, net, backward, dy) -> None:
+    """``backward(dy, need_dparams=False)`` leaves ``net.grads`` as it was and returns the same ``dx``
+    as a full backward (up to rounding: a network may sum in another order)."""
+    net.zero_grad()
+    full_dx = to_numpy(backward(dy)).copy()
+    sentinel = random_array(9, (net.n_params,))
+    net.grads[...] = backend.asarray(sentinel)
+    dx = backward(dy, need_dparams=False)
+    np.testing.assert_array_equal(to_numpy(net.grads), sentinel)
+    np.testing.assert_allclose(to_numpy(dx), full_dx, rtol=1e-14, atol=1e-15)
