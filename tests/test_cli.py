@@ -58,6 +58,7 @@ def digits_run(tmp_path_factory) -> Path:
     )
     assert result.returncode == 0, result.stderr
     assert "done: run/samples.png" in result.stderr
+    assert "training default on digits" in result.stderr
     assert "step 20/20 epoch 3 | D " in result.stderr  # a progress line per log record off a terminal
     return cwd / "run"
 
@@ -69,6 +70,7 @@ def ring_run(tmp_path_factory) -> Path:
         "train", "--dataset", "ring", *TINY, "--latent-dim", "2", "--steps", "10", "--out", "run", cwd=cwd
     )
     assert result.returncode == 0, result.stderr
+    assert "training points on ring" in result.stderr  # image presets fall back to `points` for 2-D data
     return cwd / "run"
 
 

@@ -342,7 +342,8 @@ def _train(args: argparse.Namespace, run_dir: Path, gan: GAN, dataset: Dataset, 
     }
     atomic_write_bytes(run_dir / "config.json", json.dumps(run_config, indent=2).encode())
     print(
-        f"training {args.model} on {dataset.name} ({len(dataset)} samples) with {gan.backend.name}: "
+        f"training {'points' if dataset.kind == 'points' else args.model} on {dataset.name} "
+        f"({len(dataset)} samples) with {gan.backend.name}: "
         f"{total} steps of batch {batch_size} -> {run_dir}",
         file=sys.stderr,
     )
