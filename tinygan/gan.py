@@ -124,11 +124,12 @@ def _default(**_: Any) -> dict[str, Any]:
 def _points(**_: Any) -> dict[str, Any]:
     # The PacGAN / VEEGAN synthetic experiments use G 4×400 ReLU + BatchNorm, D 3×200 maxout, Adam
     # lr 1e-4 / β₁ 0.8 for 400,000 steps. For runs of ~10,000 steps (benchmarks/bench_modes.py) we
-    # measured better coverage and precision with: the same G width (4×400 finds 19 of the grid's
-    # 25 modes where 4×128 finds 12) without BatchNorm (82% vs 64% high-quality ring samples at
-    # equal settings), ReLU in D (it learns the narrow bumps faster than leaky ReLU; maxout, 2×
-    # the cost, did not help at this length), and a large Adam step (2e-3, β₁ 0.5) that is decayed
-    # 1000× over the run: at a constant rate the samples keep jittering around the modes.
+    # measured: their G width finds more modes (grid without packing: 17 of 25 with 4×400, 12 with
+    # 4×128), though fewer grid samples land near a mode at this length (25% vs 57%); no BatchNorm
+    # (82% vs 64% high-quality ring samples with 4×128); ReLU in D (it learns the narrow bumps faster
+    # than leaky ReLU; maxout costs 2× and did not help at this length); and a large Adam step
+    # (2e-3, β₁ 0.5) decayed 1000× over the run: at a constant rate samples keep jittering around
+    # the modes.
     return {
         "latent_dim": 2,
         "g_hidden": [400, 400, 400, 400],
