@@ -104,7 +104,9 @@ def run_all(tasks: list[tuple], jobs: int) -> Iterator[dict]:
 
     Each worker process gets one BLAS thread: on a small machine, two processes whose BLAS
     threads compete for the same cores run many times slower than one after the other. Every
-    run is seeded, so the results do not depend on ``jobs``; the seconds per run do.
+    run is seeded, so the results equal those of ``jobs=1`` with one BLAS thread
+    (``OPENBLAS_NUM_THREADS=1``); more threads sum in another order, which moves the last digits
+    of the weights and, over thousands of steps, the samples. The seconds per run depend on ``jobs``.
     """
     if jobs == 1:
         for task in tasks:

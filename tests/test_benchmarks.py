@@ -5,6 +5,8 @@ No timing assertions: these only check that the benchmarks run and count what th
 
 import importlib.util
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -208,20 +210,26 @@ def test_plot_bench_writes_a_png(tmp_path):
 
 
 def test_bench_modes_table_and_parallel_runs_agree(tmp_path, capsys):
+    """Worker processes get one BLAS thread each, so they reproduce a one-process run made with one
+    BLAS thread exactly (another thread count sums in another order and moves the last digits)."""
     import bench_modes
 
-    results = {}
-    for jobs in (1, 2):
-        out = tmp_path / f"modes{jobs}.json"
-        args = ["--datasets", "ring", "--packs", "1,2", "--seeds", "2", "--steps", "30", "--jobs", str(jobs)]
-        assert bench_modes.main([*args, "--json", str(out)]) == 0
-        results[jobs] = json.loads(out.read_text())
+    args = ["--datasets", "ring", "--packs", "1,2", "--seeds", "2", "--steps", "30"]
+    parallel, sequential = tmp_path / "parallel.json", tmp_path / "sequential.json"
+    assert bench_modes.main([*args, "--jobs", "2", "--json", str(parallel)]) == 0
     table = capsys.readouterr().out
     assert "| ring (8) | GAN | 2 |" in table and "| ring (8) | PacGAN2 | 2 |" in table
     assert "6.3 ± 0.5" in table  # the published GAN row stands beside ours
-    runs = [[{k: v for k, v in r.items() if k != "seconds"} for r in results[j]["runs"]] for j in (1, 2)]
+    one_thread = {**os.environ, **dict.fromkeys(("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"), "1")}
+    script = str(BENCH_DIR / "bench_modes.py")
+    subprocess.run([sys.executable, script, *args, "--json", str(sequential)], env=one_thread, check=True,
+                   capture_output=True)  # fmt: skip
+    runs = [
+        [{k: v for k, v in r.items() if k != "seconds"} for r in json.loads(path.read_text())["runs"]]
+        for path in (sequential, parallel)
+    ]
     assert [(r["pack"], r["seed"]) for r in runs[1]] == [(1, 0), (1, 1), (2, 0), (2, 1)]
-    assert runs[0] == runs[1]  # seeded runs: the same numbers whether run in one process or two
+    assert runs[0] == runs[1]
 
 
 def test_bench_modes_settings_reach_the_model(monkeypatch, capsys):
