@@ -18,6 +18,7 @@ import pytest
 from tinygan import cli
 from tinygan.gan import GAN
 from tinygan.images import FAKE_COLOR, PNG_SIGNATURE, REAL_COLOR, read_png
+from tinygan.layers import Maxout
 from tinygan.trainer import Progress
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -132,6 +133,17 @@ def test_sample_is_reproducible_per_seed(digits_run, tmp_path):
 
     assert np.array_equal(draw("3", "a.npy"), draw("3", "b.npy"))
     assert not np.array_equal(draw("3", "a.npy"), draw("4", "c.npy"))
+
+
+def test_maxout_discriminator_from_the_command_line(tmp_path):
+    run = tmp_path / "run"
+    assert cli.main(["train", "--dataset", "grid", *TINY, "--latent-dim", "2", "--steps", "3",
+                     "--d-activation", "maxout", "--maxout-pieces", "3", "--out", str(run)]) == 0  # fmt: skip
+    gan = GAN.load(str(run / "checkpoint.npz"))
+    maxouts = [layer for layer in gan.D.layers if isinstance(layer, Maxout)]
+    assert [m.pieces for m in maxouts] == [3]  # one hidden layer of 32 units, each taking 3 Dense outputs
+    assert gan.D.layers[0].n_out == 32 * 3
+    assert gan.sample(4).shape == (4, 2)
 
 
 def test_ring_writes_a_scatter_plot(ring_run, tmp_path):
