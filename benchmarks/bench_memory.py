@@ -191,8 +191,9 @@ def main(argv: list[str] | None = None) -> int:
     result = run(args)
     print(markdown(result))
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+        from _report import write_json  # imports tinygan, which the measured children load themselves
+
+        write_json(args.json, result)
     return 0
 
 

@@ -30,7 +30,6 @@ the engine yet) still get a row, marked with the reason.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import platform
@@ -48,6 +47,8 @@ _REPO = Path(__file__).resolve().parent.parent
 if str(_REPO) not in sys.path:  # run from a checkout without installing tinygan
     sys.path.insert(0, str(_REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _report import write_json  # noqa: E402
 
 from tinygan.backend import BackendError, cupy_available, get_backend  # noqa: E402
 from tinygan.gan import GAN, preset_config  # noqa: E402
@@ -730,8 +731,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(markdown_table(result))
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+        write_json(args.json, result)
     return 0
 
 
