@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import tinygan.files as files_module
@@ -791,6 +791,8 @@ JSON = st.recursive(
         [None, np.zeros(0), np.zeros((2, 3), np.float32), np.arange(5), np.array(7), np.array("s")]
     ),
 )
+@example({"config": "\n"}, "", None)  # once reported as "unknown GAN config keys: <a line break>"
+@example({"config": {"\n": 1}}, "", None)
 def test_fuzz_checkpoint_contents(tmp_path_factory, valid_checkpoint, meta, key, value):
     """Well-formed archives with forged metadata or arrays: GAN.load succeeds or says why not."""
     path = tmp_path_factory.getbasetemp() / "fuzz-contents.npz"

@@ -89,10 +89,12 @@ class GANConfig:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> GANConfig:
+        if not isinstance(data, dict):
+            raise ValueError(f"GAN config must be a mapping of settings, got {type(data).__name__}")
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise ValueError(f"unknown GAN config keys: {', '.join(unknown)}")
+            raise ValueError(f"unknown GAN config keys: {', '.join(map(repr, unknown))}")
         data = dict(data)
         data["data_shape"] = tuple(data.get("data_shape", (28, 28)))
         if "betas" in data:
