@@ -674,7 +674,11 @@ def test_bad_input_through_a_real_process(tmp_path, broken):
 
 # =========================================================================== fuzzing
 
-FUZZ = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(  # TINYGAN_FUZZ_EXAMPLES=2000 for a longer hunt
+    max_examples=int(os.environ.get("TINYGAN_FUZZ_EXAMPLES", "120")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 
 
 @FUZZ
