@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from tinygan.gan import GAN, GANConfig
+from tinygan import GAN, GANConfig
 from tinygan.layers import BatchNorm, Dense, Dropout, LeakyReLU, ReLU, Sigmoid, Tanh
 
 
@@ -67,10 +67,10 @@ class TorchGAN:
         self.G = nn.Sequential(*map(torch_layer, gan.G.layers)).to(self.device, dtype)
         self.D = nn.Sequential(*map(torch_layer, gan.D.layers)).to(self.device, dtype)
         self.opt_g = torch.optim.Adam(
-            self.G.parameters(), lr=gan.opt_g.lr, betas=tuple(gan.opt_g.betas), eps=gan.opt_g.eps
+            self.G.parameters(), lr=c.lr_g, betas=tuple(gan.opt_g.betas), eps=gan.opt_g.eps
         )
         self.opt_d = torch.optim.Adam(
-            self.D.parameters(), lr=gan.opt_d.lr, betas=tuple(gan.opt_d.betas), eps=gan.opt_d.eps
+            self.D.parameters(), lr=c.lr_d, betas=tuple(gan.opt_d.betas), eps=gan.opt_d.eps
         )
         self.loss = nn.BCEWithLogitsLoss()
         self.G.train()
@@ -108,7 +108,7 @@ class TorchGAN:
                         theirs.running_mean.copy_(host(ours.running_mean))
                         theirs.running_var.copy_(host(ours.running_var))
             if self.G_avg is not None and gan.G_avg is not None:
-                for ours, theirs in zip(torch_order(gan.G_avg), self.G_avg, strict=True):
+                for ours, theirs in zip(torch_order(gan.G_avg.net), self.G_avg, strict=True):
                     theirs.copy_(ours)
 
     def _pack(self, x: torch.Tensor) -> torch.Tensor:

@@ -47,9 +47,9 @@ def child(args: argparse.Namespace) -> dict[str, Any]:
     marks: dict[str, float] = {"start": _rss_bytes() / MB}
     import numpy as np
 
+    from tinygan import GAN
     from tinygan.backend import get_backend
     from tinygan.data import DataError, load_dataset
-    from tinygan.gan import GAN
 
     backend = get_backend(args.backend)
     marks["after_imports"] = _rss_bytes() / MB

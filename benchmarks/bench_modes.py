@@ -62,9 +62,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _report import write_json  # noqa: E402
 
+from tinygan import GAN, GANConfig
+from tinygan.config import preset_config  # noqa: E402
 from tinygan.data import load_dataset, mixture_modes  # noqa: E402
 from tinygan.evaluate import mode_metrics, sample_gan  # noqa: E402
-from tinygan.gan import GAN, GANConfig, preset_config  # noqa: E402
 
 # PacGAN (Lin et al., NeurIPS 2018), Table 1: mean ± standard error over 10 runs per setting.
 PUBLISHED = {

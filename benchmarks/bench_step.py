@@ -50,8 +50,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _report import write_json  # noqa: E402
 
+from tinygan import GAN  # noqa: E402
 from tinygan.backend import BackendError, cupy_available, get_backend  # noqa: E402
-from tinygan.gan import GAN, preset_config  # noqa: E402
+from tinygan.config import preset_config  # noqa: E402
 from tinygan.layers import Dense  # noqa: E402
 
 ALL_BACKENDS = ("numpy", "cupy", "cupy-graph", "torch-cpu", "torch-cuda")
@@ -243,7 +244,7 @@ def make_tinygan_runner(backend: str, model: str, batch: int) -> tuple[Runner, G
     gan = GAN.from_preset(model, DATA_SHAPE, backend=lib, seed=0, batch_size=batch)
     be = gan.backend
     pool = [
-        (be.asarray(r, dtype=gan.float), be.asarray(z, dtype=gan.float))
+        (be.asarray(r, dtype=gan.dtype), be.asarray(z, dtype=gan.dtype))
         for r, z in _inputs(batch, gan.config.latent_dim)
     ]
     if backend == "cupy-graph":

@@ -13,8 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tinygan import GAN
 from tinygan.backend import cupy_available
-from tinygan.gan import GAN, preset_config
+from tinygan.config import preset_config
 from tinygan.layers import Dense
 
 BENCH_DIR = Path(__file__).resolve().parent.parent / "benchmarks"

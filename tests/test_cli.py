@@ -15,8 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tinygan import cli
-from tinygan.gan import GAN
+from tinygan import GAN, cli
 from tinygan.images import FAKE_COLOR, PNG_SIGNATURE, REAL_COLOR, read_png
 from tinygan.layers import Maxout
 from tinygan.trainer import Progress
@@ -96,10 +95,10 @@ def test_run_folder_holds_well_formed_files(digits_run):
         assert 0 <= r["d_real"] <= 1 and 0 <= r["d_fake"] <= 1 and r["steps_per_s"] > 0
 
     config = json.loads((digits_run / "config.json").read_text())
-    assert config["total_steps"] == 20 and config["backend"] == "numpy"
+    assert config["run"]["total_steps"] == 20 and config["backend"] == "numpy"
     assert config["dataset"] == {"name": "digits", "n": 256, "kind": "image"}
     assert config["model"]["g_hidden"] == [32] and config["model"]["latent_dim"] == 8
-    assert config["args"]["seed"] == 0 and config["args"]["checkpoint_every"] == 1000
+    assert config["run"]["seed"] == 0 and config["run"]["checkpoint_every"] == 1000
 
     with zipfile.ZipFile(digits_run / "checkpoint.npz") as z:
         assert all(name.endswith(".npy") for name in z.namelist())
@@ -177,9 +176,9 @@ def test_extending_a_finished_run_matches_a_longer_run(tmp_path, capsys):
     assert cli.main(["train", "--resume", str(tmp_path / "short"), "--steps", "12"]) == 0
     a, b = GAN.load(str(tmp_path / "long")), GAN.load(str(tmp_path / "short"))
     assert b.step == 12
-    sa, sb = a.state_arrays(), b.state_arrays()
+    sa, sb = a.state()[0], b.state()[0]
     assert all(np.array_equal(sa[k], sb[k]) for k in sa)
-    assert json.loads((tmp_path / "short" / "config.json").read_text())["total_steps"] == 12
+    assert json.loads((tmp_path / "short" / "config.json").read_text())["run"]["total_steps"] == 12
 
 
 # =========================================================================== help and options

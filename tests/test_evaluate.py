@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tinygan import evaluate
+from tinygan import GAN, evaluate
 from tinygan.data import make_digits, mixture_modes
 from tinygan.evaluate import (
     Classifier,
@@ -24,7 +24,6 @@ from tinygan.evaluate import (
     load_or_train_classifier,
     mode_metrics,
 )
-from tinygan.gan import GAN
 
 # --------------------------------------------------------------------------- 2-D mode metrics
 
@@ -245,8 +244,8 @@ def test_image_metrics_of_real_images_are_near_the_floor(small_digits, cache_hom
     clf = load_or_train_classifier(
         "digits", x, y, settings=TrainSettings(epochs=2, batch_size=50), verbose=False
     )
-    real = evaluate.image_metrics(x[:400].astype(np.float32) / 255.0, xt, clf)
-    noise = evaluate.image_metrics(np.random.default_rng(0).random((400, 28, 28), np.float32), xt, clf)
+    real = evaluate.judge_images(clf, x[:400].astype(np.float32) / 255.0, xt)
+    noise = evaluate.judge_images(clf, np.random.default_rng(0).random((400, 28, 28), np.float32), xt)
     assert real["fd"] < noise["fd"]
     assert set(real) >= {
         "fd",

@@ -8,7 +8,7 @@ from itertools import pairwise
 import numpy as np
 import pytest
 
-from tinygan.gan import GAN, GANConfig
+from tinygan import GAN, GANConfig
 from tinygan.layers import sigmoid
 from tinygan.losses import bce_with_logits
 from tinygan.trainer import DivergenceError
@@ -72,9 +72,9 @@ def test_each_player_is_touched_only_by_its_own_update(batch, options):
         snapshots.append((label, gan.G.params.copy(), gan.D.params.copy()))
 
     def recording(name: str, step):
-        def wrapped() -> None:
+        def wrapped(*args) -> None:
             snap(f"before {name}")
-            step()
+            step(*args)
             snap(f"after {name}")
 
         return wrapped
@@ -104,15 +104,15 @@ def test_generator_step_leaves_discriminator_gradients_alone(batch):
     seen = {}
     original = gan.opt_g.step
 
-    def g_step() -> None:
+    def g_step(*args) -> None:
         seen["d_grads"] = gan.D.grads.copy()
-        original()
+        original(*args)
 
     d_step = gan.opt_d.step
 
-    def d_step_recording() -> None:
+    def d_step_recording(*args) -> None:
         seen["d_grads_at_d_step"] = gan.D.grads.copy()
-        d_step()
+        d_step(*args)
 
     gan.opt_d.step, gan.opt_g.step = d_step_recording, g_step
     gan.train_step(real, z)
@@ -133,10 +133,10 @@ def test_sampling_with_given_latents_leaves_training_state_alone():
     gan = tiny(g_batchnorm=True)
     x = np.random.default_rng(0).random((64, 6)).astype(np.float32)
     gan.fit(x, steps=5)
-    before = (gan.rng.get_state(), gan.state_arrays())
+    before = (gan.rng.get_state(), gan.state()[0])
     out = gan.sample(9, z=np.zeros((9, 3), np.float32))
     assert out.shape == (9, 6) and out.dtype == np.float32 and 0 <= out.min() and out.max() <= 1
-    state, arrays = gan.rng.get_state(), gan.state_arrays()
+    state, arrays = gan.rng.get_state(), gan.state()[0]
     assert state == before[0]
     assert all(np.array_equal(arrays[k], v) for k, v in before[1].items())  # BatchNorm statistics included
     assert all(layer.training for layer in gan.G.layers), "the generator is back in training mode"
@@ -151,9 +151,9 @@ def test_save_load_round_trip(tmp_path):
     assert back.step == 7 and back.config == gan.config
     assert back.rng.get_state() == gan.rng.get_state()
     for key in ("pos", "epoch"):
-        assert back.data_state[key] == gan.data_state[key]
-    assert np.array_equal(back.data_state["perm"], gan.data_state["perm"])
-    a, b = gan.state_arrays(), back.state_arrays()
+        assert getattr(back.data_position, key) == getattr(gan.data_position, key)
+    assert np.array_equal(back.data_position.perm, gan.data_position.perm)
+    a, b = gan.state()[0], back.state()[0]
     assert sorted(a) == sorted(b) and all(np.array_equal(a[k], b[k]) for k in a)
     z = np.random.default_rng(3).standard_normal((5, 3)).astype(np.float32)
     assert np.array_equal(gan.sample(5, z=z), back.sample(5, z=z))
@@ -183,7 +183,7 @@ def test_fit_stops_on_non_finite_loss_naming_step_and_quantity(monkeypatch):
     x = np.random.default_rng(0).random((64, 6)).astype(np.float32)
     real_step = GAN.train_step
 
-    def poisoned(self, real, z):
+    def poisoned(self, real, z=None):
         metrics = real_step(self, real, z)
         if self.step == 3:
             metrics["d_real"] = metrics["d_real"] + np.inf
@@ -237,7 +237,10 @@ def test_averaged_generator_follows_the_ema_formula_and_round_trips(tmp_path):
 def test_learning_rates_decay_exponentially_over_the_run():
     gan = tiny(lr_decay=0.01)
     x = np.random.default_rng(0).random((64, 6)).astype(np.float32)
+    seen = []
+    original = gan.opt_g.step
+    gan.opt_g.step = lambda lr=None: (seen.append(float(lr)), original(lr))
     gan.fit(x, steps=10, batch_size=16)
-    # the last step (t = 9 of 10) ran at lr₀ · 0.01^(9/10)
-    assert gan.opt_g.lr == pytest.approx(1e-3 * 0.01 ** 0.9)
-    assert gan.opt_d.lr == pytest.approx(1e-3 * 0.01 ** 0.9)
+    # step t (0-based) of 10 runs at lr₀ · 0.01^(t/10); the config holds lr₀ unchanged
+    assert seen == pytest.approx([1e-3 * 0.01 ** (t / 10) for t in range(10)], rel=1e-12)
+    assert gan.config.lr_g == 1e-3 and gan.learning_rates()[1] == pytest.approx(1e-3 * 0.01)

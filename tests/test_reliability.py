@@ -25,10 +25,9 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import tinygan.files as files_module
-from tinygan import cli
+from tinygan import GAN, GANConfig, cli
 from tinygan.checkpoint import CheckpointError, load_checkpoint
 from tinygan.data import DataError, idx_bytes, parse_idx, read_idx
-from tinygan.gan import GAN, GANConfig
 from tinygan.trainer import DivergenceError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -215,11 +214,11 @@ def test_in_process_resume_is_exact_with_batchnorm_dropout_and_epochs(tmp_path):
     resumed = GAN.load(str(tmp_path / "c.npz"))
     assert resumed.step == 9
     resumed.fit(x, steps=23, log_every=3)
-    for k, v in whole.state_arrays().items():
-        assert np.array_equal(resumed.state_arrays()[k], v), k
+    for k, v in whole.state()[0].items():
+        assert np.array_equal(resumed.state()[0][k], v), k
     assert resumed.rng.get_state() == whole.rng.get_state()
-    assert resumed.data_state["pos"] == whole.data_state["pos"]
-    assert resumed.data_state["epoch"] == whole.data_state["epoch"]
+    assert resumed.data_position.pos == whole.data_position.pos
+    assert resumed.data_position.epoch == whole.data_position.epoch
 
 
 def test_resume_before_the_first_checkpoint_starts_from_step_zero(tmp_path, reference):
@@ -231,7 +230,7 @@ def test_resume_before_the_first_checkpoint_starts_from_step_zero(tmp_path, refe
     (run / "checkpoint.npz").unlink()
     (run / "metrics.jsonl").write_text('{"step": 10, "d_loss": 1.0}\n{"step": 20, "d_lo')
     config = json.loads((run / "config.json").read_text())
-    config["total_steps"] = STEPS
+    config["run"]["total_steps"] = STEPS
     (run / "config.json").write_text(json.dumps(config))
     result = tinygan("train", "--resume", str(run), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -352,7 +351,7 @@ def test_divergence_in_process_names_step_and_quantity(tmp_path, monkeypatch, ca
     """NaN injected at step 7 with a checkpoint every 2 steps: step 6 is kept, step 7 named."""
     real_step = GAN.train_step
 
-    def poisoned(self, real, z):
+    def poisoned(self, real, z=None):
         metrics = real_step(self, real, z)
         if self.step >= 7:
             if quantity == "loss":

@@ -1,14 +1,15 @@
 """tinygan: a from-scratch GAN engine with hand-written backpropagation, on NumPy or CuPy."""
 
+from .api import GAN
 from .backend import Backend, BackendError, get_backend
-from .checkpoint import CheckpointError
-from .data import DataError, Dataset, load_dataset
-from .gan import GAN, PRESETS, GANConfig
+from .config import PRESETS, GANConfig
+from .data import Dataset, load_dataset
+from .errors import CheckpointError, DataError, DivergenceError
 from .layers import BatchNorm, Dense, Dropout, Layer, LeakyReLU, Maxout, ReLU, Sigmoid, Tanh
 from .losses import bce_with_logits, softmax_cross_entropy
 from .network import Sequential, mlp
 from .optim import SGD, Adam
-from .trainer import DivergenceError, Progress
+from .trainer import Progress
 
 __version__ = "0.1.0"
 

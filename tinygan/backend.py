@@ -116,6 +116,8 @@ class Random:
             self._gen = self.backend.xp.random.default_rng(fallback_seed)
         elif state.get("bit_generator") == "PCG64":
             self._gen.bit_generator.state = state
+        else:  # saved where the state could not be kept (CuPy): continue with fresh numbers, as there
+            self._gen = np.random.default_rng(fallback_seed)
 
 
 def get_backend(name: str | Backend | None = None) -> Backend:
@@ -165,19 +167,31 @@ def cupy_available() -> bool:
 
 
 def to_numpy(a: Array) -> np.ndarray:
-    """Any backend's array as a host NumPy array (a copy from a GPU; a view where possible on the CPU)."""
+    """Any backend's array (or plain Python data) as a host NumPy array: a copy from a GPU, a view
+    where possible on the CPU."""
     if isinstance(a, np.ndarray):
         return a
-    if isinstance(a, np.generic):  # NumPy reductions (a loss, a sum) give scalars, which lack __dlpack__
-        return np.asarray(a)
     if type(a).__module__.startswith("cupy"):
         return a.get()
-    return np.from_dlpack(a)
+    if hasattr(a, "__dlpack__") and not isinstance(a, np.generic):
+        return np.from_dlpack(a)
+    return np.asarray(a)  # NumPy scalars (a loss, a sum), lists, Python numbers
 
 
 def namespace_of(a: Array) -> Any:
-    """The array namespace an array belongs to (array API ``__array_namespace__``)."""
-    return a.__array_namespace__()
+    """The array namespace an array belongs to.
+
+    The array API's ``__array_namespace__`` where the array has it; CuPy's arrays (before
+    CuPy 15) do not, so their module is returned by type.
+    """
+    if hasattr(a, "__array_namespace__"):
+        return a.__array_namespace__()
+    module = type(a).__module__.split(".")[0]
+    if module == "cupy":
+        import cupy
+
+        return cupy
+    raise TypeError(f"not an array of a supported namespace: {type(a).__name__}")
 
 
 _NUMPY = Backend("numpy", np)

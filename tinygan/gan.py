@@ -1,4 +1,4 @@
-"""The GAN: two networks, their optimizers, one training step, sampling, saving.
+"""The GAN model: two networks, their optimizers, one training step, sampling, and its state.
 
 Objective (Goodfellow et al., 2014). The discriminator D ascends
 
@@ -11,166 +11,44 @@ generated samples. The generator would descend the same V, but
 ``−E_z[log D(G(z))]``: same fixed point, strong gradients when G is bad.
 D outputs a logit ``a``; ``D(x) = σ(a)`` is folded into the stable
 BCE-with-logits loss.
+
+Everything in a step that changes from step to step -- Adam's bias corrections, the decayed
+learning rates, the weight of the moving average -- is computed on the device from step
+counters kept there, so the step can be recorded once and replayed (a CUDA graph on a GPU).
+This module is the model only: the training loop and the data position live in
+:mod:`tinygan.trainer`, checkpoint files in :mod:`tinygan.checkpoint`.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .backend import Array, Backend, Ops, Workspace, get_backend, to_numpy
-from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from .layers import BatchNorm, Dense, Layer, layer_from_spec, sigmoid
+from .averaging import AveragedNetwork
+from .backend import Array, Backend, get_backend, to_numpy
+from .config import GANConfig, preset_config
+from .errors import DivergenceError
+from .layers import Dense, Layer, layer_from_spec, sigmoid
 from .losses import bce_with_logits
-from .network import Sequential, mlp
+from .network import Sequential, count_params, mlp
 from .optim import Adam
 
 
-@dataclass
-class GANConfig:
-    """Everything needed to rebuild a GAN: architecture, optimisation and the data's shape.
+def seeded_latents(n: int, latent_dim: int, seed: int) -> np.ndarray:
+    """``n`` latent vectors from ``seed``, drawn on the host so that every backend sees the same ones.
 
-    ``data_shape`` is one sample's shape, e.g. ``(28, 28)`` or ``(2,)``.
-    ``g_output`` is ``"tanh"`` (model space [−1, 1]), ``"sigmoid"`` ([0, 1]) or
-    ``None`` (unbounded, for 2-D points). ``real_label`` below 1 is one-sided
-    label smoothing; ``pack`` > 1 lets D judge ``pack`` samples at once (PacGAN).
-    ``maxout_pieces`` is the number of linear pieces per unit of a ``"maxout"`` activation.
-    ``g_ema`` > 0 keeps an exponential moving average of G's weights with that decay and
-    samples from it (Yazıcı et al., 2019): it averages out the oscillation of adversarial
-    training at the cost of one pass over G's parameters per step. ``lr_decay`` < 1 decays
-    both learning rates exponentially over a run, to ``lr_decay`` times their start at the end.
+    Drawn row by row from one stream: the first ``k`` rows do not depend on ``n``.
     """
-
-    data_shape: tuple[int, ...] = (28, 28)
-    data_kind: str = "image"
-    latent_dim: int = 100
-    g_hidden: list[int] = field(default_factory=lambda: [128, 256, 512, 1024])
-    g_activation: str = "leaky_relu"
-    g_batchnorm: list[bool] | bool = field(default_factory=lambda: [False, True, True, True])
-    g_output: str | None = "tanh"
-    d_hidden: list[int] = field(default_factory=lambda: [512, 256])
-    d_activation: str = "leaky_relu"
-    d_batchnorm: list[bool] | bool = False
-    d_dropout: float = 0.0
-    leak: float = 0.2
-    maxout_pieces: int = 5
-    bn_momentum: float = 0.1
-    bn_eps: float = 1e-5
-    lr_g: float = 2e-4
-    lr_d: float = 2e-4
-    betas: tuple[float, float] = (0.5, 0.999)
-    real_label: float = 1.0
-    g_ema: float = 0.0
-    lr_decay: float = 1.0
-    pack: int = 1
-    batch_size: int = 64
-    dtype: str = "float32"
-
-    def __post_init__(self) -> None:
-        for net in ("g", "d"):
-            flags, hidden = getattr(self, f"{net}_batchnorm"), getattr(self, f"{net}_hidden")
-            if not isinstance(flags, bool) and len(flags) != len(hidden):
-                raise ValueError(
-                    f"{net}_batchnorm has {len(flags)} flags for {len(hidden)} hidden layers; "
-                    f"set {net}_batchnorm too (yes, no, or one flag per hidden layer)"
-                )
-
-    @property
-    def data_dim(self) -> int:
-        return math.prod(self.data_shape)
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> GANConfig:
-        if not isinstance(data, dict):
-            raise ValueError(f"GAN config must be a mapping of settings, got {type(data).__name__}")
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown GAN config keys: {', '.join(map(repr, unknown))}")
-        data = dict(data)
-        data["data_shape"] = tuple(data.get("data_shape", (28, 28)))
-        if "betas" in data:
-            data["betas"] = tuple(data["betas"])
-        return cls(**data)
+    return np.random.default_rng(seed).standard_normal((n, latent_dim)).astype(np.float32)
 
 
-def _reference(**_: Any) -> dict[str, Any]:
-    # PyTorch-GAN's implementations/gan/gan.py (with a normal BatchNorm eps).
-    return {}
+def decayed(lr: float, decay: float, done: Any, total: Any) -> Any:
+    """``lr · decay^(done / total)``: the learning rate after ``done`` of ``total`` steps.
 
-
-def _article(**_: Any) -> dict[str, Any]:
-    return {
-        "g_activation": "relu",
-        "g_batchnorm": False,
-        "g_output": "sigmoid",
-        "d_hidden": [1024, 512, 256],
-        "d_activation": "relu",
-    }
-
-
-def _default(**_: Any) -> dict[str, Any]:
-    # The reference recipe plus dropout in D and sampling from an average of G's weights:
-    # Fréchet distance 11.2 -> 5.1 on Fashion-MNIST at 5 epochs (README, "Choosing the default").
-    return {"d_dropout": 0.3, "g_ema": 0.999}
-
-
-def _points(**_: Any) -> dict[str, Any]:
-    # The PacGAN / VEEGAN synthetic experiments use G 4×400 ReLU + BatchNorm, D 3×200 maxout, Adam
-    # lr 1e-4 / β₁ 0.8 for 400,000 steps. For runs of ~10,000 steps (benchmarks/bench_modes.py) we
-    # measured: their G width finds more modes (grid without packing: 17 of 25 with 4×400, 12 with
-    # 4×128), though fewer grid samples land near a mode at this length (25% vs 57%); no BatchNorm
-    # (82% vs 64% high-quality ring samples with 4×128); ReLU in D (it learns the narrow bumps faster
-    # than leaky ReLU; maxout costs 2× and did not help at this length); and a large Adam step
-    # (2e-3, β₁ 0.5) decayed 1000× over the run: at a constant rate samples keep jittering around
-    # the modes.
-    return {
-        "latent_dim": 2,
-        "g_hidden": [400, 400, 400, 400],
-        "g_activation": "relu",
-        "g_batchnorm": False,
-        "g_output": None,
-        "d_hidden": [200, 200, 200],
-        "d_activation": "relu",
-        "lr_g": 2e-3,
-        "lr_d": 2e-3,
-        "lr_decay": 1e-3,
-        "betas": (0.5, 0.999),
-        "batch_size": 100,
-    }
-
-
-PRESETS: dict[str, Callable[..., dict[str, Any]]] = {
-    "default": _default,
-    "reference": _reference,
-    "article": _article,
-    "points": _points,
-}
-
-
-def preset_config(name: str, data_shape: tuple[int, ...], data_kind: str = "image", **overrides: Any) -> GANConfig:
-    """The :class:`GANConfig` of preset ``name`` for data of ``data_shape``.
-
-    For 2-D points (``data_kind="points"``) the image presets fall back to ``"points"``.
+    Works on host numbers and on 0-d device arrays alike.
     """
-    if name not in PRESETS:
-        raise ValueError(f"unknown model preset {name!r}: expected one of {', '.join(PRESETS)}")
-    if data_kind == "points" and name != "points":
-        name = "points"
-    settings = {"data_shape": tuple(data_shape), "data_kind": data_kind, **PRESETS[name]()}
-    settings.update(overrides)
-    return GANConfig(**settings)
-
-
-STANDING_STAT_BATCHES, STANDING_STAT_BATCH = 20, 500
+    return lr * decay ** (done / total)
 
 
 class GAN:
@@ -181,8 +59,9 @@ class GAN:
     generator maps ``latent_dim → data_dim`` in the range of ``config.g_output``; the
     discriminator maps ``pack·data_dim → 1`` logit). ``backend`` is ``"numpy"``, ``"cupy"`` or
     ``None`` (``$TINYGAN_BACKEND``); ``seed`` fixes initialisation, noise and data order.
-    Train with :meth:`fit`, draw with :meth:`sample`, persist with :meth:`save` / :meth:`load`.
     """
+
+    kind = "gan"
 
     def __init__(
         self,
@@ -192,14 +71,12 @@ class GAN:
         generator: list[Layer] | None = None,
         discriminator: list[Layer] | None = None,
     ) -> None:
-        if config.batch_size % config.pack:
-            raise ValueError(f"batch size {config.batch_size} is not a multiple of pack {config.pack}")
-        self.config = config
+        self.config = c = config
         self.backend = get_backend(backend)
+        self.xp = xp = self.backend.xp
         self.seed = seed
         self.rng = self.backend.rng(seed)
         self.sample_rng = self.backend.rng(seed + 7919)  # its own stream: sampling never shifts training
-        c = config
         g_layers = generator or mlp(
             [c.latent_dim, *c.g_hidden, c.data_dim], c.g_activation, c.g_output, c.g_batchnorm,
             leak=c.leak, bn_momentum=c.bn_momentum, bn_eps=c.bn_eps, pieces=c.maxout_pieces,
@@ -214,19 +91,13 @@ class GAN:
         self.D = Sequential(d_layers, self.backend, c.dtype, rng=self.rng)
         self.opt_g = Adam(self.G.params, self.G.grads, c.lr_g, c.betas)
         self.opt_d = Adam(self.D.params, self.D.grads, c.lr_d, c.betas)
-        self.xp = self.backend.xp
-        self.float = self.backend.dtype(c.dtype)
-        self.G_avg: Sequential | None = None  # G with averaged weights, sampled from when g_ema > 0
-        if c.g_ema:
-            avg_layers = [layer_from_spec(layer.spec()) for layer in self.G.layers]
-            self.G_avg = Sequential(avg_layers, self.backend, c.dtype, rng=self.backend.rng(seed))
-            self.G_avg.params[...] = self.G.params
-            self._ema_buffer = Workspace(self.xp).get("ema", self.G.params.shape, self.G.params.dtype)
-        self.ops = Ops(self.xp)
-        self._avg_stats_step = -1  # the step at which G_avg's BatchNorm statistics were measured
+        self.dtype = self.backend.dtype(c.dtype)
+        # G with averaged weights, sampled from when g_ema > 0
+        self.G_avg = AveragedNetwork(self.G, c.g_ema, self.backend, c.dtype, seed) if c.g_ema else None
         self.dataset_name: str | None = None  # what it was trained on, kept in checkpoints for `eval`
-        self.step = 0  # training steps taken
-        self.data_state: dict[str, Any] = {}  # where training is in the data (see trainer.Batches)
+        self.step = 0  # training steps taken, on the host: for bookkeeping, never passed to a kernel
+        self.steps_done = xp.zeros((), dtype=xp.float64)  # the same count, on the device
+        self.horizon = xp.ones((), dtype=xp.float64)  # steps in the run, for the learning-rate decay
 
     @classmethod
     def from_preset(
@@ -247,25 +118,44 @@ class GAN:
             data_kind = "points" if tuple(data_shape) == (2,) else "image"
         return cls(preset_config(name, tuple(data_shape), data_kind, **overrides), backend, seed)
 
+    @property
+    def n_params(self) -> int:
+        """Trainable values of G and D together."""
+        return self.G.n_params + self.D.n_params
+
     # -- the training step ------------------------------------------------------------------
 
     def noise(self, n: int) -> Array:
         """Latent vectors ``z ~ N(0, I)`` of shape ``(n, latent_dim)``, drawn on the device."""
-        return self.rng.normal((n, self.config.latent_dim), self.float)
+        return self.rng.normal((n, self.config.latent_dim), self.dtype)
 
     def _pack(self, x: Array) -> Array:
         n, m = x.shape[0], self.config.pack
         return x if m == 1 else self.xp.reshape(x, (n // m, m * x.shape[1]))
 
-    def train_step(self, real: Array, z: Array) -> dict[str, Array]:
+    def set_horizon(self, total_steps: int) -> None:
+        """The run's length in steps, over which ``config.lr_decay`` decays the learning rates."""
+        self.horizon[...] = max(int(total_steps), 1)
+
+    def learning_rates(self) -> tuple[Any, Any]:
+        """(lr of G, lr of D) for the next step: ``config.lr_*`` decayed over the run (device scalars)."""
+        c = self.config
+        if c.lr_decay == 1.0:
+            return c.lr_g, c.lr_d
+        return (decayed(c.lr_g, c.lr_decay, self.steps_done, self.horizon),
+                decayed(c.lr_d, c.lr_decay, self.steps_done, self.horizon))
+
+    def train_step(self, real: Array, z: Array | None = None) -> dict[str, Array]:
         """One D update on ``real`` and ``G(z)``, then one G update; returns device-side metrics.
 
-        ``real: (B, data_dim)`` in model space (see :meth:`to_model_space`), ``z: (B, latent_dim)``.
-        Metrics are 0-d arrays (read them at log intervals, not every step, on a GPU):
-        ``d_loss = −V`` on this batch, ``g_loss`` (non-saturating), ``d_real`` = mean D(x),
-        ``d_fake`` = mean D(G(z)) before the D update.
+        ``real: (B, data_dim)`` in model space (see :meth:`to_model_space`), ``z: (B, latent_dim)``
+        (drawn from the model's generator when omitted). Metrics are 0-d arrays (read them at log
+        intervals, not every step, on a GPU): ``d_loss = −V`` on this batch, ``g_loss``
+        (non-saturating), ``d_real`` = mean D(x), ``d_fake`` = mean D(G(z)) before the D update.
         """
         G, D, xp = self.G, self.D, self.xp
+        z = self.noise(real.shape[0]) if z is None else z
+        lr_g, lr_d = self.learning_rates()
         G.train()
         D.train()
         fake = G.forward(z)
@@ -278,17 +168,18 @@ class GAN:
         logit_fake = D.forward(self._pack(fake))
         loss_fake, grad = bce_with_logits(logit_fake, 0.0)
         D.backward(grad, need_dx=False)
-        self.opt_d.step()
+        self.opt_d.step(lr_d)
 
         # G descends −log D(G(z)) through the updated D; D's gradients are not needed, so not computed.
         G.zero_grad()
         loss_g, grad = bce_with_logits(D.forward(self._pack(fake)), 1.0)
         grad_fake = D.backward(grad, need_dparams=False)
         G.backward(xp.reshape(grad_fake, fake.shape), need_dx=False)
-        self.opt_g.step()
+        self.opt_g.step(lr_g)
+        self.steps_done += 1
         self.step += 1
         if self.G_avg is not None:
-            self._update_average()
+            self.G_avg.update(self.steps_done)
 
         return {
             "d_loss": loss_real + loss_fake,
@@ -297,23 +188,8 @@ class GAN:
             "d_fake": xp.mean(sigmoid(logit_fake, xp)),
         }
 
-    def _update_average(self) -> None:
-        """``avg += w·(θ − avg)`` with ``w = (1 − d) / (1 − dᵗ)`` after step ``t``, through one reused buffer.
-
-        This is the bias-corrected moving average, as Adam corrects its moments: the mean of the
-        iterates θ₁ … θₜ weighted by dᵗ⁻ⁱ (w = 1 at t = 1, then w → 1 − d). A plain
-        ``avg += (1 − d)(θ − avg)`` started at θ₀ would keep dᵗ of its mass on the initial weights.
-        """
-        d = self.config.g_ema
-        weight = (1.0 - d) / (1.0 - d**self.step)
-        diff = self.ops.subtract(self.G.params, self.G_avg.params, out=self._ema_buffer)
-        diff *= weight
-        self.G_avg.params += diff
-
     def check_finite(self) -> None:
-        """Raise :class:`~tinygan.trainer.DivergenceError` if any parameter is NaN or infinite."""
-        from .trainer import DivergenceError
-
+        """Raise :class:`~tinygan.errors.DivergenceError` if any parameter is NaN or infinite."""
         for name, net in (("generator", self.G), ("discriminator", self.D)):
             if not bool(self.xp.all(self.xp.isfinite(net.params))):
                 raise DivergenceError(f"training diverged at step {self.step}: {name} parameters are not finite")
@@ -336,76 +212,45 @@ class GAN:
     def sample(self, n: int, z: np.ndarray | None = None) -> np.ndarray:
         """``n`` generated samples as a host float32 array of shape ``(n, *data_shape)``.
 
-        Images are in [0, 1]; points are in the data's own units. The generator runs in
-        evaluation mode (BatchNorm's running statistics). ``z`` optionally fixes the latents.
+        Images are in [0, 1]; points are in the data's own units. Drawn from the averaged
+        generator when ``g_ema > 0``, in evaluation mode (BatchNorm's running statistics).
+        ``z`` optionally fixes the latents; otherwise they come from the sampling generator,
+        whose draws never shift the training noise.
         """
         if n < 0:
             raise ValueError(f"number of samples must be >= 0, got {n}")
         if z is None:
-            zz = self.sample_rng.normal((n, self.config.latent_dim), self.float)
+            zz = self.sample_rng.normal((n, self.config.latent_dim), self.dtype)
         else:
-            zz = self.backend.asarray(z, dtype=self.float)
-        generator = self.G if self.G_avg is None else self._averaged_generator()
+            zz = self.backend.asarray(z, dtype=self.dtype)
+        if self.G_avg is None:
+            generator = self.G
+        else:
+            generator = self.G_avg.network(self.step, self.config.latent_dim, self.dtype)
         generator.eval()
         y = self.from_model_space(generator.forward(zz))
-        self.G.train()
+        generator.train()
         return to_numpy(y).astype(np.float32).reshape((n, *self.config.data_shape))
 
-    def _load_average(self, state: dict[str, np.ndarray]) -> None:
-        params = state["params"]
-        if tuple(params.shape) != tuple(self.G_avg.params.shape):
-            raise ValueError(f"'G_avg/params' has shape {params.shape}, expected {tuple(self.G_avg.params.shape)}")
-        self.G_avg.params[...] = self.backend.asarray(params, dtype=self.G_avg.params.dtype)
-        self._avg_stats_step = -1
+    # -- state: what a checkpoint holds of the model -----------------------------------------
 
-    def _averaged_generator(self) -> Sequential:
-        """G with averaged weights, its BatchNorm statistics measured on itself.
+    def state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """(arrays, metadata) from which :meth:`from_state` rebuilds this model, training state included.
 
-        The live G's running statistics describe the live weights, not their average, so the
-        averaged network gets its own ("standing statistics", Brock et al., 2019): the mean over
-        a few batches of its own activations, from a fixed seed so that sampling is repeatable.
+        Raises :class:`~tinygan.errors.DivergenceError` if a value is not finite: a diverged
+        model must never replace the last good checkpoint.
         """
-        bns = [layer for layer in self.G_avg.layers if isinstance(layer, BatchNorm)]
-        if bns and self._avg_stats_step != self.step:
-            rng = self.backend.rng(self.seed)
-            momenta = [bn.momentum for bn in bns]
-            self.G_avg.train()
-            for i in range(STANDING_STAT_BATCHES):
-                for bn in bns:
-                    bn.momentum = 1.0 / (i + 1)  # running value = plain mean of the batches so far
-                self.G_avg.forward(rng.normal((STANDING_STAT_BATCH, self.config.latent_dim), self.float))
-            for bn, m in zip(bns, momenta, strict=True):
-                bn.momentum = m
-            self._avg_stats_step = self.step
-        return self.G_avg
-
-    def fit(self, x: np.ndarray, **kwargs: Any) -> list[dict[str, float]]:
-        """Train on ``x``; see :func:`tinygan.trainer.fit` for the arguments. Returns the metric history."""
-        from .trainer import fit
-
-        return fit(self, x, **kwargs)
-
-    # -- saving and loading ------------------------------------------------------------------
-
-    def state_arrays(self) -> dict[str, np.ndarray]:
-        """Every array needed to resume: both networks, both optimizers, the data position."""
         arrays = {f"G/{k}": v for k, v in self.G.state_dict().items()}
         arrays.update({f"D/{k}": v for k, v in self.D.state_dict().items()})
         arrays.update({f"opt_g/{k}": v for k, v in self.opt_g.state_dict().items()})
         arrays.update({f"opt_d/{k}": v for k, v in self.opt_d.state_dict().items()})
-        if self.G_avg is not None:  # its BatchNorm statistics are derived from these, so not saved
-            arrays["G_avg/params"] = to_numpy(self.G_avg.params).copy()
-        if "perm" in self.data_state:
-            arrays["data/perm"] = to_numpy(self.data_state["perm"])
-        return arrays
-
-    def save(self, path: str, extra_meta: dict[str, Any] | None = None) -> None:
-        """Write a checkpoint (atomically) that :meth:`load` restores, training state included.
-
-        Missing parent folders are created.
-        """
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        if self.G_avg is not None:
+            arrays.update({f"G_avg/{k}": v for k, v in self.G_avg.state_dict().items()})
+        for name, a in arrays.items():
+            if a.dtype.kind == "f" and not np.isfinite(a).all():
+                raise DivergenceError(f"training diverged at step {self.step}: {name} is not finite")
         meta = {
+            "model": self.kind,
             "config": self.config.to_json(),
             "generator": [layer.spec() for layer in self.G.layers],
             "discriminator": [layer.spec() for layer in self.D.layers],
@@ -414,78 +259,68 @@ class GAN:
             "dataset": self.dataset_name,
             "backend": self.backend.name,
             "rng": self.rng.get_state(),
-            "data": {k: v for k, v in self.data_state.items() if k != "perm"},
-            **(extra_meta or {}),
         }
-        arrays = self.state_arrays()
-        for name, a in arrays.items():  # a diverged model must never replace the last good checkpoint
-            if a.dtype.kind == "f" and not np.isfinite(a).all():
-                from .trainer import DivergenceError
-
-                raise DivergenceError(
-                    f"training diverged at step {self.step}: {name} is not finite (not saved to {path})"
-                )
-        save_checkpoint(path, arrays, meta)
+        return arrays, meta
 
     @classmethod
-    def load(cls, path: str, backend: str | Backend | None = None) -> GAN:
-        """Rebuild a GAN from a checkpoint written by :meth:`save`, ready to sample or to train on."""
-        arrays, meta = load_checkpoint(path)
+    def from_state(
+        cls, arrays: dict[str, np.ndarray], meta: dict[str, Any], backend: str | Backend | None = None
+    ) -> GAN:
+        """Rebuild a model from :meth:`state` output; raises ``ValueError`` saying what does not fit."""
         try:
-            config = GANConfig.from_json(meta["config"])
-            g_layers = [layer_from_spec(spec) for spec in meta["generator"]]
-            d_layers = [layer_from_spec(spec) for spec in meta["discriminator"]]
-            sizes = {"G": _n_params(g_layers), "D": _n_params(d_layers)}
+            config = GANConfig.from_json(meta.get("config"))
+            g_layers = [layer_from_spec(spec) for spec in _specs(meta, "generator")]
+            d_layers = [layer_from_spec(spec) for spec in _specs(meta, "discriminator")]
+            seed = meta.get("seed", 0)
+            if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+                raise ValueError(f"seed {seed!r} is not a non-negative integer")
         except Exception as e:  # the description comes from a file: any failure means it is unusable
-            raise CheckpointError(f"checkpoint {path}: invalid model configuration ({e})") from None
-        for prefix, wanted in sizes.items():  # checked before allocating what the metadata asks for
+            raise ValueError(f"invalid model configuration ({e})") from None
+        for prefix, layers in (("G", g_layers), ("D", d_layers)):  # before allocating what the file asks for
+            wanted = count_params(layers)
             held = sum(a.size for k, a in arrays.items() if k.startswith(prefix + "/"))
             if wanted > held:
-                raise CheckpointError(
-                    f"checkpoint {path}: does not fit this model ({prefix} needs {wanted} parameters, "
-                    f"the file holds {held} values for it)"
+                raise ValueError(
+                    f"does not fit this model ({prefix} needs {wanted} parameters, the file holds {held} values for it)"
                 )
         try:
-            gan = cls(config, backend, int(meta.get("seed", 0)), g_layers, d_layers)
-        except Exception as e:
-            raise CheckpointError(f"checkpoint {path}: invalid model configuration ({e})") from None
-        gan.load_state(arrays, meta, path)
-        return gan
+            model = cls(config, backend, seed, g_layers, d_layers)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"invalid model configuration ({e})") from None
+        model.restore(arrays, meta)
+        return model
 
-    def load_state(self, arrays: dict[str, np.ndarray], meta: dict[str, Any], path: str = "checkpoint") -> None:
-        """Restore networks, optimizers, step, random state and data position from checkpoint contents."""
-        parts = {
-            "G": self.G.load_state_dict,
-            "D": self.D.load_state_dict,
-            "opt_g": self.opt_g.load_state_dict,
-            "opt_d": self.opt_d.load_state_dict,
-        }
-        if self.G_avg is not None:
-            parts["G_avg"] = self._load_average
+    def restore(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
+        """Load networks, optimizers, step and random state from :meth:`state` output into this model.
+
+        Raises ``ValueError`` saying what is wrong: an invalid training state, or arrays that do
+        not fit this model.
+        """
+        step, rng = meta.get("step", 0), meta.get("rng", {})
+        if not isinstance(step, int) or isinstance(step, bool) or step < 0:
+            raise ValueError(f"invalid training state (step {step!r} is not a count)")
+        if not isinstance(rng, dict):
+            raise ValueError("invalid training state (random-generator state is not a mapping)")
         odd = [k for k, v in arrays.items() if np.asarray(v).dtype.kind not in "biuf"]
         if odd:
-            raise CheckpointError(f"checkpoint {path}: array {odd[0]!r} is not numeric")
-        step, data, rng = meta.get("step", 0), meta.get("data", {}), meta.get("rng", {})
-        perm = arrays.get("data/perm")
-        problem = _training_state_problem(step, data, rng, perm)
-        if problem:
-            raise CheckpointError(f"checkpoint {path}: invalid training state ({problem})")
+            raise ValueError(f"array {odd[0]!r} is not numeric")
+        parts = {"G": self.G.load_state_dict, "D": self.D.load_state_dict,
+                 "opt_g": self.opt_g.load_state_dict, "opt_d": self.opt_d.load_state_dict}
+        if self.G_avg is not None:
+            parts["G_avg"] = self.G_avg.load_state_dict
         try:
             for prefix, load in parts.items():
                 load({k.split("/", 1)[1]: v for k, v in arrays.items() if k.startswith(prefix + "/")})
         except (KeyError, ValueError, TypeError, IndexError, OverflowError) as e:
-            raise CheckpointError(f"checkpoint {path}: does not fit this model ({e})") from None
+            raise ValueError(f"does not fit this model ({e})") from None
         try:
-            self.rng.set_state(rng, fallback_seed=self.seed * 1_000_003 + int(step))
+            self.rng.set_state(rng, fallback_seed=self.seed * 1_000_003 + step)
         except (KeyError, ValueError, TypeError, OverflowError) as e:
-            raise CheckpointError(f"checkpoint {path}: invalid random-generator state ({e})") from None
+            raise ValueError(f"invalid random-generator state ({e})") from None
         self.step = step
+        self.steps_done[...] = step
         name = meta.get("dataset")
         self.dataset_name = name if isinstance(name, str) else None
-        self.data_state = {"pos": data.get("pos", 0), "epoch": data.get("epoch", 0)}
-        if perm is not None:
-            self.data_state["perm"] = self.backend.asarray(perm.astype(np.int64))
-
 
 
 def _check_io(layers: list[Layer], n_in: int, n_out: int, name: str) -> None:
@@ -495,26 +330,8 @@ def _check_io(layers: list[Layer], n_in: int, n_out: int, name: str) -> None:
         raise ValueError(f"{name} must map {n_in} → {n_out} features, got {got}")
 
 
-def _n_params(layers: list[Layer]) -> int:
-    return sum(math.prod(shape) for layer in layers for shape in layer.param_shapes().values())
-
-
-def _training_state_problem(step: Any, data: Any, rng: Any, perm: np.ndarray | None) -> str | None:
-    """What is wrong with a checkpoint's step, data position and random state, or ``None``."""
-    def count(v: Any) -> bool:
-        return isinstance(v, int) and not isinstance(v, bool) and v >= 0
-
-    if not count(step):
-        return f"step {step!r} is not a count"
-    if not isinstance(data, dict) or not all(count(data.get(k, 0)) for k in ("pos", "epoch")):
-        return f"data position {data!r} is not a pair of counts"
-    if not isinstance(rng, dict):
-        return "random-generator state is not a mapping"
-    if perm is not None:
-        if perm.ndim != 1 or perm.dtype.kind not in "iu":
-            return f"data order has shape {perm.shape} and dtype {perm.dtype}, expected a 1-D integer array"
-        if not np.array_equal(np.sort(perm), np.arange(perm.shape[0])):
-            return "data order is not a permutation"
-        if data.get("pos", 0) > perm.shape[0]:
-            return f"data position {data.get('pos')} lies past the end of the data order"
-    return None
+def _specs(meta: dict[str, Any], name: str) -> list[dict[str, Any]]:
+    specs = meta.get(name)
+    if not isinstance(specs, list) or not all(isinstance(s, dict) for s in specs):
+        raise ValueError(f"{name} description is not a list of layers")
+    return specs

@@ -6,8 +6,15 @@ The contract, the same for every layer:
 * ``backward(dy)`` returns ``dx = dL/dx`` and *adds* ``dL/dparam`` into the
   layer's gradient arrays. It never updates weights (the optimizer does that)
   and never writes into ``dy``.
+* A layer keeps only its latest forward's caches, in buffers it reuses from
+  step to step, so each ``backward`` belongs to the ``forward`` just before
+  it: run them in alternation (forward A, backward A, forward B, backward B).
 * Parameters and gradients are views into the owning network's flat buffers,
   handed over by :meth:`Layer.bind`; a layer never allocates its own.
+* Every constructor argument is stored as an attribute of the same name, so
+  that :meth:`Layer.spec` can describe the layer and :func:`layer_from_spec`
+  rebuild it (checkpoints, averaged copies). Subclasses, the user's own
+  included, are found by their class name.
 
 ``backward(dy, need_dx=False)`` skips the input gradient (the first layer of
 a network has no use for it) and ``need_dparams=False`` skips the parameter
@@ -23,11 +30,17 @@ from typing import Any
 
 from .backend import Array, Ops, Random, Workspace
 
+_LAYER_TYPES: dict[str, type[Layer]] = {}
+
 
 class Layer:
     """Base class: a parameter-free, state-free identity."""
 
     training: bool = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _LAYER_TYPES[cls.__name__] = cls  # so that layer_from_spec finds every layer type by name
 
     def bind(self, xp: Any, rng: Random) -> None:
         """Receive the array namespace and the network's random generator.
@@ -63,19 +76,36 @@ class Layer:
 
     def spec(self) -> dict[str, Any]:
         """The layer's type and constructor arguments, as JSON-able data that rebuilds it."""
-        params = list(inspect.signature(type(self).__init__).parameters.values())[1:]
-        names = [p.name for p in params if p.kind is p.POSITIONAL_OR_KEYWORD]
+        init = type(self).__init__
+        params = [] if init is object.__init__ else list(inspect.signature(init).parameters.values())[1:]
+        names = [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+        missing = [name for name in names if not hasattr(self, name)]
+        if missing or any(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD) for p in params):
+            raise TypeError(
+                f"layer {type(self).__name__} cannot describe itself: store each constructor argument "
+                f"as an attribute of the same name ({', '.join(missing) or 'no *args/**kwargs'})"
+            )
         return {"type": type(self).__name__, **{name: getattr(self, name) for name in names}}
 
 
 def layer_from_spec(spec: dict[str, Any]) -> Layer:
-    """Rebuild a layer from :meth:`Layer.spec` output."""
-    kinds = {cls.__name__: cls for cls in (Dense, ReLU, LeakyReLU, Maxout, Tanh, Sigmoid, Dropout, BatchNorm)}
+    """Rebuild a layer from :meth:`Layer.spec` output.
+
+    Any subclass of :class:`Layer` defined (imported) before the call is found by its name.
+    """
     args = dict(spec)
     kind = args.pop("type", None)
-    if kind not in kinds:
-        raise ValueError(f"unknown layer type {kind!r}: expected one of {', '.join(kinds)}")
-    return kinds[kind](**args)
+    if kind not in _LAYER_TYPES:
+        raise ValueError(
+            f"unknown layer type {kind!r}: expected one of {', '.join(_LAYER_TYPES)} "
+            "(import the module that defines a custom layer before loading)"
+        )
+    return _LAYER_TYPES[kind](**args)
+
+
+def clone_layer(layer: Layer) -> Layer:
+    """A fresh, unbound layer built with the same constructor arguments as ``layer``."""
+    return layer_from_spec(layer.spec())
 
 
 class Dense(Layer):

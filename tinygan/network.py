@@ -41,7 +41,7 @@ class Sequential:
         xp = self.backend.xp
         self.rng = rng or self.backend.rng(seed)
         shapes = [layer.param_shapes() for layer in self.layers]
-        self.n_params = sum(math.prod(s) for layer_shapes in shapes for s in layer_shapes.values())
+        self.n_params = count_params(self.layers)
         self.params = xp.zeros((self.n_params,), dtype=self.backend.dtype(dtype))
         self.grads = xp.zeros((self.n_params,), dtype=self.backend.dtype(dtype))
         offset = 0
@@ -110,10 +110,15 @@ class Sequential:
                 f"unexpected {unexpected or 'none'}"
             )
         for k, a in own.items():
-            value = to_numpy(state[k]) if hasattr(state[k], "__array_namespace__") else np.asarray(state[k])
+            value = to_numpy(state[k])
             if tuple(value.shape) != tuple(a.shape):
                 raise ValueError(f"state '{k}' has shape {tuple(value.shape)}, network expects {tuple(a.shape)}")
             a[...] = self.backend.asarray(value, dtype=a.dtype)
+
+
+def count_params(layers: Sequence[Layer]) -> int:
+    """Number of trainable values in ``layers`` (without building them)."""
+    return sum(math.prod(shape) for layer in layers for shape in layer.param_shapes().values())
 
 
 def mlp(

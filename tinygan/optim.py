@@ -7,8 +7,6 @@ It never zeroes gradients; the training step does that before each backward.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from .backend import Array, Ops, Workspace, fused_adam, namespace_of, to_numpy
@@ -27,14 +25,15 @@ class SGD:
         self.ops = Ops(xp)
         self.scratch = Workspace(xp).get("scratch", params.shape, params.dtype)  # None off NumPy/CuPy
 
-    def step(self) -> None:
-        """Apply one update from the current gradients."""
+    def step(self, lr: float | Array | None = None) -> None:
+        """Apply one update from the current gradients (at ``lr`` if given, else ``self.lr``)."""
+        lr = self.lr if lr is None else lr
         if self.momentum:
             self.velocity *= self.momentum
             self.velocity += self.grads
-            self.params -= self.ops.multiply(self.velocity, self.lr, out=self.scratch)
+            self.params -= self.ops.multiply(self.velocity, lr, out=self.scratch)
         else:
-            self.params -= self.ops.multiply(self.grads, self.lr, out=self.scratch)
+            self.params -= self.ops.multiply(self.grads, lr, out=self.scratch)
 
     def state_dict(self) -> dict[str, np.ndarray]:
         return {"velocity": to_numpy(self.velocity).copy()}
@@ -55,8 +54,11 @@ class Adam:
     The correction divides by ``1 − βᵗ`` (powers of β), which undoes the bias
     of ``m`` and ``v`` towards their zero start in the first steps.
 
-    The update runs over the flat buffers with one reused scratch array (no temporaries) on
-    NumPy, and as a single fused kernel on CuPy.
+    The step counter ``t`` is a 0-d array on the device and the step size is computed there from
+    it, so a step passes no value that changes from step to step to any kernel: the same calls,
+    recorded once as a CUDA graph, replay later steps exactly. The update runs over the flat
+    buffers with one reused scratch array (no temporaries) on NumPy, and as a single fused kernel
+    on CuPy.
     """
 
     def __init__(
@@ -72,19 +74,30 @@ class Adam:
         self.lr, self.betas, self.eps = lr, betas, eps
         self.m = xp.zeros_like(params)
         self.v = xp.zeros_like(params)
-        self.t = 0
+        self.t = xp.zeros((), dtype=xp.float64)  # steps taken, counted on the device
+        self.xp = xp
         self.ops = Ops(xp)
         self.scratch = Workspace(xp).get("scratch", params.shape, params.dtype)  # None off NumPy/CuPy
         self.fused = fused_adam(xp)
 
-    def step(self) -> None:
-        """Apply one update from the current gradients."""
+    @property
+    def steps(self) -> int:
+        """Steps taken so far (reads the device counter: not for the hot path)."""
+        return int(to_numpy(self.t))
+
+    def step(self, lr: float | Array | None = None) -> None:
+        """Apply one update from the current gradients (at ``lr`` if given, else ``self.lr``).
+
+        ``lr`` may be a 0-d float64 array, so that a schedule can run on the device too.
+        """
         b1, b2 = self.betas
+        xp, g, ops, s = self.xp, self.grads, self.ops, self.scratch
         self.t += 1
-        g, ops, s = self.grads, self.ops, self.scratch
+        lr = self.lr if lr is None else lr
         # θ -= lr/(1-β₁ᵗ) · m / (√v / √(1-β₂ᵗ) + ε): the paper's m̂/(√v̂+ε) with no extra arrays.
-        step_size = self.lr / (1 - b1**self.t)
-        c2 = 1 / math.sqrt(1 - b2**self.t)
+        # Both factors are worked out in float64 and rounded once to the parameters' dtype.
+        step_size = xp.astype(xp.asarray(lr / (1 - b1**self.t)), self.params.dtype)
+        c2 = xp.astype(xp.asarray(1 / xp.sqrt(1 - b2**self.t)), self.params.dtype)
         if self.fused is not None:  # the same arithmetic in one GPU kernel
             self.fused(g, b1, 1 - b1, b2, 1 - b2, step_size, c2, self.eps, self.params, self.m, self.v)
             return
@@ -104,12 +117,15 @@ class Adam:
         self.params -= update
 
     def state_dict(self) -> dict[str, np.ndarray]:
-        return {"m": to_numpy(self.m).copy(), "v": to_numpy(self.v).copy(), "t": np.asarray(self.t)}
+        return {"m": to_numpy(self.m).copy(), "v": to_numpy(self.v).copy(), "t": np.asarray(self.steps)}
 
     def load_state_dict(self, state: dict) -> None:
+        t = np.asarray(state["t"])
+        if t.shape != () or t.dtype.kind not in "iu" or int(t) < 0:
+            raise ValueError(f"optimizer step count must be a non-negative integer, got {t!r}")
         self.m[...] = _like(self.m, state["m"])
         self.v[...] = _like(self.v, state["v"])
-        self.t = int(state["t"])
+        self.t[...] = int(t)
 
 
 def _like(target: Array, value: np.ndarray) -> Array:

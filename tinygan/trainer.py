@@ -2,9 +2,13 @@
 
 Data flows one way: a host array (uint8 images or float vectors) is copied to
 the device once; each step gathers a shuffled batch there, scales it into the
-model's range, and hands it with fresh latent noise to :meth:`GAN.train_step`.
-Metrics stay on the device and are read only at log intervals, so a GPU never
-waits on the host inside the loop.
+model's range, and hands it to the model's ``train_step``. Metrics stay on the
+device and are read only at log intervals, so a GPU never waits on the host
+inside the loop.
+
+Where training is in the data (:class:`DataPosition`) belongs to this module:
+the batching code moves it, validates it when it is read back, and saves it as
+its own part of a checkpoint beside the model's state (:func:`save_training`).
 """
 
 from __future__ import annotations
@@ -13,19 +17,17 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from .backend import Array
-from .data import DataError
+from .backend import Array, Backend, Random, get_backend, to_numpy
+from .checkpoint import load_checkpoint, save_checkpoint
+from .data import check_samples
+from .errors import CheckpointError, DataError, DivergenceError
 
-if TYPE_CHECKING:
-    from .gan import GAN
-
-
-class DivergenceError(RuntimeError):
-    """Training produced a non-finite loss or parameter; the message names the step and the quantity."""
+__all__ = ["Batches", "DataPosition", "DivergenceError", "Progress", "fit", "load_training", "save_training"]
 
 
 @dataclass
@@ -42,120 +44,204 @@ class Progress:
     record: dict[str, float] | None
 
 
+class DataPosition:
+    """Where training is in the data: this epoch's shuffled order, how far into it, which epoch.
+
+    ``perm`` is a device array of sample indices (``None`` before the first batch), ``pos`` the
+    number of its entries used, ``epoch`` the number of orders drawn so far.
+    """
+
+    def __init__(self, perm: Array | None = None, pos: int = 0, epoch: int = 0) -> None:
+        self.perm, self.pos, self.epoch = perm, pos, epoch
+
+    def state(self) -> tuple[dict[str, np.ndarray], dict[str, int]]:
+        """(arrays, metadata) for a checkpoint: ``data/perm`` and ``{"pos", "epoch"}``."""
+        arrays = {} if self.perm is None else {"data/perm": to_numpy(self.perm)}
+        return arrays, {"pos": self.pos, "epoch": self.epoch}
+
+    @classmethod
+    def from_state(cls, arrays: dict[str, np.ndarray], meta: Any, backend: Backend) -> DataPosition:
+        """The position saved by :meth:`state`; raises ``ValueError`` naming what is inconsistent."""
+        meta = {} if meta is None else meta
+        if not isinstance(meta, dict) or not all(_is_count(meta.get(k, 0)) for k in ("pos", "epoch")):
+            raise ValueError(f"data position {meta!r} is not a pair of counts")
+        pos, epoch = meta.get("pos", 0), meta.get("epoch", 0)
+        perm = arrays.get("data/perm")
+        if perm is None:
+            return cls(None, pos, epoch)
+        perm = np.asarray(perm)
+        if perm.ndim != 1 or perm.dtype.kind not in "iu":
+            raise ValueError(f"data order has shape {perm.shape} and dtype {perm.dtype}, expected a 1-D integer array")
+        if not np.array_equal(np.sort(perm), np.arange(perm.shape[0])):
+            raise ValueError("data order is not a permutation")
+        if pos > perm.shape[0]:
+            raise ValueError(f"data position {pos} lies past the end of the data order")
+        return cls(backend.asarray(perm.astype(np.int64)), pos, epoch)
+
+
+def _is_count(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+
+def unit_floats(xp: Any, x: Array, dtype: Any) -> Array:
+    """A gathered batch as floats: uint8 images scaled to [0, 1], anything else converted as it is."""
+    scaled = x.dtype == xp.uint8
+    x = xp.astype(x, dtype)
+    if scaled:
+        x *= 1.0 / 255.0
+    return x
+
+
 class Batches:
     """Shuffled mini-batches gathered on the device from data that stays in its compact dtype.
 
-    The position in the data (``perm``, ``pos``, ``epoch``) lives in ``gan.data_state`` so a
-    checkpoint can restore it exactly. A new permutation is drawn at each epoch; the last
-    partial batch of an epoch is dropped.
+    A new order is drawn from ``rng`` at each epoch; the last partial batch of an epoch is dropped.
+    ``position`` is moved in place, so a checkpoint taken between batches restores it exactly.
+    With ``labels``, each batch comes with its labels.
     """
 
-    def __init__(self, x: np.ndarray, gan: GAN, batch_size: int) -> None:
-        self.gan, self.batch_size = gan, batch_size
-        self.x = gan.backend.asarray(x)  # no copy on NumPy; one upload to the GPU on CuPy
+    def __init__(
+        self,
+        x: np.ndarray,
+        position: DataPosition,
+        rng: Random,
+        batch_size: int,
+        dtype: Any,
+        labels: np.ndarray | None = None,
+    ) -> None:
+        backend = rng.backend
+        self.xp, self.rng, self.batch_size, self.dtype = backend.xp, rng, batch_size, dtype
+        self.x = backend.asarray(x)  # no copy on NumPy; one upload to the GPU on CuPy
+        self.labels = None if labels is None else backend.asarray(np.asarray(labels, np.int64))
         self.n = x.shape[0]
-        self.scale = 1.0 / 255.0 if x.dtype == np.uint8 else 1.0
-        self.state = gan.data_state
-        if "perm" in self.state and self.state["perm"].shape[0] != self.n:
-            self.state.clear()  # the data changed size since the checkpoint: start a fresh epoch
-        self.state.setdefault("pos", 0)
-        self.state.setdefault("epoch", 0)
+        self.position = position
+        if position.perm is not None and position.perm.shape[0] != self.n:
+            position.perm, position.pos = None, 0  # the data changed size since the checkpoint: a fresh epoch
 
     @property
     def steps_per_epoch(self) -> int:
         return self.n // self.batch_size
 
-    def next(self) -> Array:
-        """The next batch, ``(batch_size, data_dim)`` in the generator's output range."""
-        st, xp, b = self.state, self.gan.xp, self.batch_size
-        if "perm" not in st or st["pos"] + b > self.n:
-            st["perm"] = self.gan.rng.permutation(self.n)
-            st["pos"] = 0
-            st["epoch"] += 1
-        idx = st["perm"][st["pos"] : st["pos"] + b]
-        st["pos"] += b
-        batch = xp.astype(xp.take(self.x, idx, axis=0), self.gan.float)
-        if self.scale != 1.0:
-            batch *= self.scale
-        return self.gan.to_model_space(batch)
+    def next(self) -> tuple[Array, Array | None]:
+        """The next batch, ``(batch_size, data_dim)`` floats (images in [0, 1]), and its labels."""
+        p, xp, b = self.position, self.xp, self.batch_size
+        if p.perm is None or p.pos + b > self.n:
+            p.perm, p.pos = self.rng.permutation(self.n), 0
+            p.epoch += 1
+        idx = p.perm[p.pos : p.pos + b]
+        p.pos += b
+        batch = unit_floats(xp, xp.take(self.x, idx, axis=0), self.dtype)
+        return batch, None if self.labels is None else xp.take(self.labels, idx, axis=0)
 
 
 def check_training_data(x: Any, data_shape: tuple[int, ...], kind: str, name: str = "training data") -> np.ndarray:
-    """Validate ``x`` and return it as ``(N, data_dim)`` (a view where possible).
-
-    Accepts ``(N, *data_shape)`` or ``(N, data_dim)``; uint8, or floats (in [0, 1] for images), all finite.
-    """
-    if not isinstance(x, np.ndarray):
-        raise DataError(f"{name}: expected a NumPy array, got {type(x).__name__}")
-    dim = math.prod(data_shape)
-    if x.ndim < 2 or x.shape[0] == 0 or math.prod(x.shape[1:]) != dim:
-        raise DataError(
-            f"{name}: expected shape (N, {', '.join(map(str, data_shape))}) or (N, {dim}) with N > 0, "
-            f"got {x.shape}"
-        )
-    if x.dtype != np.uint8 and x.dtype.kind != "f":
-        raise DataError(f"{name}: expected uint8 or floating-point values, got dtype {x.dtype}")
-    x = x.reshape(x.shape[0], dim)
-    if x.dtype.kind == "f":
-        if not np.isfinite(x).all():
-            raise DataError(f"{name}: contains NaN or infinite values")
-        if kind == "image" and (x.min() < 0.0 or x.max() > 1.0):
-            raise DataError(f"{name}: float images must lie in [0, 1], got [{x.min():g}, {x.max():g}]")
-    return x
+    """Validate ``x``, returned as ``(N, data_dim)`` (a view where possible): :func:`tinygan.data.check_samples`."""
+    return check_samples(x, name=name, data_shape=data_shape, kind=kind)
 
 
 def fit(
-    gan: GAN,
+    model: Any,
     x: np.ndarray,
+    position: DataPosition | None = None,
     epochs: float | None = None,
     steps: int | None = None,
     batch_size: int | None = None,
     log_every: int = 100,
     callback: Callable[[Progress], bool | None] | None = None,
 ) -> list[dict[str, float]]:
-    """Train ``gan`` on ``x`` until it has taken ``steps`` steps (or ``epochs`` passes over ``x``).
+    """Train ``model`` on ``x`` until it has taken ``steps`` steps (or ``epochs`` passes over ``x``).
 
     ``x``: ``(N, *data_shape)`` or ``(N, data_dim)``; uint8 images, float images in [0, 1], or float
-    points. Counts are totals for the run, not increments: a GAN loaded from a checkpoint continues
-    where it stopped and ends where an uninterrupted run would. ``callback(progress)`` runs after
-    every step; returning ``True`` stops training. A non-finite metric or parameter raises
-    :class:`DivergenceError` at the next log interval. Returns one record per log interval with
-    ``step, epoch, d_loss, g_loss, d_real, d_fake, steps_per_s`` (interval means).
+    points. Counts are totals for the run, not increments: a model loaded from a checkpoint continues
+    where it stopped and ends where an uninterrupted run would. ``position`` (moved in place) says
+    where in the data to continue. ``callback(progress)`` runs after every step; returning ``True``
+    stops training. A non-finite metric or parameter raises :class:`DivergenceError` at the next log
+    interval. Returns one record per log interval: ``step``, ``epoch``, the model's metrics (interval
+    means) and ``steps_per_s``.
     """
-    config = gan.config
+    config = model.config
     batch_size = batch_size or config.batch_size
-    if batch_size < 1 or batch_size % config.pack:
-        raise ValueError(f"batch size must be a positive multiple of pack={config.pack}, got {batch_size}")
+    pack = getattr(config, "pack", 1)
+    if batch_size < 1 or batch_size % pack:
+        raise ValueError(f"batch size must be a positive multiple of pack={pack}, got {batch_size}")
     if log_every < 1:
         raise ValueError(f"log_every must be >= 1, got {log_every}")
     x = check_training_data(x, config.data_shape, config.data_kind)
     if x.shape[0] < batch_size:
         raise DataError(f"training data: {x.shape[0]} samples is fewer than one batch of {batch_size}")
-    batches = Batches(x, gan, batch_size)
+    position = DataPosition() if position is None else position
+    batches = Batches(x, position, model.rng, batch_size, model.dtype)
     if steps is None:
         steps = math.ceil((1 if epochs is None else epochs) * batches.steps_per_epoch)
+    model.set_horizon(steps)
+    log = _MetricLog(log_every, steps)
     history: list[dict[str, float]] = []
-    sums: dict[str, Array] = {}
-    count, tic = 0, time.perf_counter()
-    while gan.step < steps:
-        if config.lr_decay != 1.0:  # lr₀ · decay^(t / steps): a function of the step, so resumes match
-            factor = config.lr_decay ** (gan.step / steps)
-            gan.opt_g.lr, gan.opt_d.lr = config.lr_g * factor, config.lr_d * factor
-        metrics = gan.train_step(batches.next(), gan.noise(batch_size))
-        sums = {k: sums[k] + v for k, v in metrics.items()} if sums else metrics
-        count += 1
-        record = None
-        if gan.step % log_every == 0 or gan.step == steps:
-            record = {k: float(v) / count for k, v in sums.items()}  # the one host read per interval
-            toc = time.perf_counter()
-            record = {"step": gan.step, "epoch": batches.state["epoch"], **record}
-            record["steps_per_s"] = count / max(toc - tic, 1e-9)
-            bad = [k for k, v in record.items() if not math.isfinite(v)]
-            if bad:
-                raise DivergenceError(f"training diverged at step {gan.step}: {bad[0]} is {record[bad[0]]}")
-            gan.check_finite()
+    while model.step < steps:
+        real, _ = batches.next()
+        record = log.add(model, model.train_step(model.to_model_space(real)), position.epoch)
+        if record is not None:
             history.append(record)
-            sums, count, tic = {}, 0, toc
-        if callback is not None and callback(Progress(gan.step, steps, batches.state["epoch"], record)):
+        if callback is not None and callback(Progress(model.step, steps, position.epoch, record)):
             break
     return history
+
+
+class _MetricLog:
+    """Sums a step's device metrics and turns them into a host record at log intervals."""
+
+    def __init__(self, every: int, total: int) -> None:
+        self.every, self.total = every, total
+        self.sums: dict[str, Array] = {}
+        self.count, self.tic = 0, time.perf_counter()
+
+    def add(self, model: Any, metrics: dict[str, Array], epoch: int) -> dict[str, float] | None:
+        self.sums = {k: self.sums[k] + v for k, v in metrics.items()} if self.sums else metrics
+        self.count += 1
+        if model.step % self.every and model.step != self.total:
+            return None
+        toc = time.perf_counter()
+        means = {k: float(v) / self.count for k, v in self.sums.items()}  # the one host read per interval
+        record = {"step": model.step, "epoch": epoch, **means, "steps_per_s": self.count / max(toc - self.tic, 1e-9)}
+        bad = [k for k, v in record.items() if not math.isfinite(v)]
+        if bad:
+            raise DivergenceError(f"training diverged at step {model.step}: {bad[0]} is {record[bad[0]]}")
+        model.check_finite()
+        self.sums, self.count, self.tic = {}, 0, toc
+        return record
+
+
+# -- a training checkpoint: the model's state and the data position, in one file ---------------
+
+
+def save_training(path: Any, model: Any, position: DataPosition, extra_meta: dict[str, Any] | None = None) -> None:
+    """Write ``model`` and ``position`` to the checkpoint ``path`` atomically (parent folders are created).
+
+    Raises :class:`DivergenceError` (writing nothing) if the model holds a non-finite value.
+    """
+    arrays, meta = model.state()
+    data_arrays, data_meta = position.state()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    save_checkpoint(path, {**arrays, **data_arrays}, {**meta, "data": data_meta, **(extra_meta or {})})
+
+
+def load_training(
+    path: Any, classes: dict[str, type], backend: str | Backend | None = None
+) -> tuple[Any, DataPosition]:
+    """The model and data position saved at ``path``; ``classes`` maps a checkpoint's model kind to its class.
+
+    Every problem raises :class:`~tinygan.errors.CheckpointError` naming the file.
+    """
+    arrays, meta = load_checkpoint(path)
+    kind = meta.get("model", "gan")
+    if kind not in classes:
+        raise CheckpointError(f"checkpoint {path}: holds a {kind!r} model, expected {' or '.join(classes)}")
+    backend = get_backend(backend)
+    model_arrays = {k: v for k, v in arrays.items() if not k.startswith("data/")}
+    try:
+        model = classes[kind].from_state(model_arrays, meta, backend)
+        position = DataPosition.from_state(arrays, meta.get("data"), backend)
+    except CheckpointError:
+        raise
+    except Exception as e:  # the description comes from a file: any failure means it is unusable
+        raise CheckpointError(f"checkpoint {path}: {e}") from None
+    return model, position

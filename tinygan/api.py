@@ -1,0 +1,61 @@
+"""The Python API: the models as ``import tinygan`` gives them, with training and files attached.
+
+:class:`tinygan.gan.GAN` is the model alone (networks, step, sampling, state); the class here
+adds what needs the layers above the model -- ``fit`` (the training loop) and ``save`` /
+``load`` (a checkpoint holds the model and where training is in the data) -- so that the
+model never imports the trainer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from . import gan as _gan
+from .backend import Backend
+from .trainer import DataPosition, Progress, fit, load_training, save_training
+
+
+class GAN(_gan.GAN):
+    __doc__ = _gan.GAN.__doc__ + """
+    Train with :meth:`fit`, draw with :meth:`sample`, persist with :meth:`save` / :meth:`load`.
+    ``data_position`` says where in the data the next :meth:`fit` continues.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.data_position = DataPosition()
+
+    def fit(
+        self,
+        x: np.ndarray,
+        epochs: float | None = None,
+        steps: int | None = None,
+        batch_size: int | None = None,
+        log_every: int = 100,
+        callback: Callable[[Progress], bool | None] | None = None,
+    ) -> list[dict[str, float]]:
+        """Train on ``x`` until ``steps`` steps (or ``epochs`` passes over ``x``) are done in all.
+
+        ``x``: ``(N, *data_shape)`` or ``(N, data_dim)``; uint8 images, float images in [0, 1], or
+        float points. Counts are totals for the run, so a loaded checkpoint continues to the same
+        end. ``callback(progress)`` runs after every step; returning ``True`` stops training.
+        Returns one record per ``log_every`` steps (see :func:`tinygan.trainer.fit`).
+        """
+        return fit(self, x, self.data_position, epochs, steps, batch_size, log_every, callback)
+
+    def save(self, path: str, extra_meta: dict[str, Any] | None = None) -> None:
+        """Write a checkpoint (atomically) that :meth:`load` restores, training state included.
+
+        Missing parent folders are created; a model holding a non-finite value is refused
+        (:class:`~tinygan.errors.DivergenceError`) and nothing is written.
+        """
+        save_training(path, self, self.data_position, extra_meta)
+
+    @classmethod
+    def load(cls, path: str, backend: str | Backend | None = None) -> GAN:
+        """Rebuild a GAN from a checkpoint written by :meth:`save`, ready to sample or to train on."""
+        model, model.data_position = load_training(path, {cls.kind: cls}, backend)
+        return model

@@ -1,0 +1,25 @@
+"""The errors tinygan raises for bad input, each with a one-line message naming what was wrong."""
+
+from __future__ import annotations
+
+
+class DataError(ValueError):
+    """A dataset could not be found, loaded or validated (message is one explanatory line)."""
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file that cannot be read or does not fit: the message names the file.
+
+    The message is one line: line breaks in text quoted from the file are shown escaped.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message.replace("\r", "\\r").replace("\n", "\\n"))
+
+
+class DivergenceError(RuntimeError):
+    """Training produced a non-finite loss or parameter; the message names the step and the quantity."""
+
+
+class UsageError(ValueError):
+    """An option or setting that cannot be used; the message names the option."""
