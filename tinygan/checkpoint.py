@@ -17,20 +17,11 @@ from typing import Any
 
 import numpy as np
 
+from .errors import CheckpointError  # still importable from here, as before it moved
 from .files import atomic_write_bytes
 
 FORMAT = "tinygan-checkpoint-1"
 _ZIP_MAGIC = b"PK\x03\x04"
-
-
-class CheckpointError(ValueError):
-    """A checkpoint file that cannot be read or does not fit: the message names the file.
-
-    The message is one line: line breaks in text quoted from the file are shown escaped.
-    """
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message.replace("\r", "\\r").replace("\n", "\\n"))
 
 
 def save_checkpoint(path: str | os.PathLike, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:

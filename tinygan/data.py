@@ -22,14 +22,11 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import DataError  # still importable from here, as before it moved
 from .files import atomic_file
 
 DATASETS = ("digits", "mnist", "fashion-mnist", "ring", "grid")
 SPLITS = ("train", "test")
-
-
-class DataError(ValueError):
-    """A dataset could not be found, loaded or validated (message is one explanatory line)."""
 
 
 @dataclass

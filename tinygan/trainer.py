@@ -18,14 +18,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .backend import Array
-from .data import DataError
+from .errors import DataError, DivergenceError  # DivergenceError: still importable from here
 
 if TYPE_CHECKING:
     from .gan import GAN
-
-
-class DivergenceError(RuntimeError):
-    """Training produced a non-finite loss or parameter; the message names the step and the quantity."""
 
 
 @dataclass
