@@ -6,6 +6,7 @@ import gzip
 import hashlib
 import io
 import time
+import zipfile
 
 import numpy as np
 import pytest
@@ -469,6 +470,12 @@ def test_user_file_errors(tmp_path):
     _user_error(tmp_path / "bools.npy", "unsupported dtype")
     (tmp_path / "table.csv").write_text("1,2\n")
     _user_error(tmp_path / "table.csv", ".npy or .npz")
+
+
+def test_user_npz_member_that_is_not_an_array(tmp_path):
+    with zipfile.ZipFile(tmp_path / "notes.npz", "w") as z:  # np.load returns such a member as bytes
+        z.writestr("notes.txt", b"hello")
+    _user_error(tmp_path / "notes.npz", "cannot load array 'notes.txt' (not a .npy member)")
 
 
 def test_bad_arguments():

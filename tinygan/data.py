@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .arrayfile import Wording, read_array
 from .errors import DataError  # still importable from here, as before it moved
 from .files import atomic_file
 
@@ -633,46 +634,17 @@ def _mixture_dataset(name: str, n: int, rng: np.random.Generator) -> Dataset:
 # =========================================================================== user files
 
 
-def _load_user_array(path: Path) -> np.ndarray:
-    """Load the single array in a .npy/.npz file, never unpickling anything."""
-    if not path.is_file():
-        raise DataError(f"{path}: file not found (expected a .npy or .npz array file)")
-    try:
-        with open(path, "rb") as f:
-            head = f.read(6)
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read file ({exc.strerror or exc})") from None
-    # np.load treats anything unrecognised as a pickle; check the magic first so a damaged
-    # file is reported as such rather than as "pickled data".
-    if not (head.startswith(b"\x93NUMPY") or head.startswith(b"PK")):
-        raise DataError(f"{path}: cannot load: not a .npy or .npz file (unrecognised header)")
-    try:
-        loaded = np.load(path, allow_pickle=False)
-    except ValueError as exc:
-        if "pickle" in str(exc).lower():
-            raise DataError(
-                f"{path}: contains pickled Python objects; save a plain numeric array instead"
-            ) from None
-        raise DataError(f"{path}: cannot load as .npy/.npz ({exc})") from None
-    except Exception as exc:  # numpy raises assorted errors for damaged files
-        raise DataError(f"{path}: cannot load as .npy/.npz ({exc})") from None
-    if isinstance(loaded, np.lib.npyio.NpzFile):
-        with loaded:
-            keys = list(loaded.files)
-            if len(keys) != 1:
-                raise DataError(
-                    f"{path}: .npz must hold exactly one array, found {len(keys)} "
-                    f"({', '.join(keys) or 'none'})"
-                )
-            try:
-                return loaded[keys[0]]
-            except ValueError:
-                raise DataError(
-                    f"{path}: contains pickled Python objects; save a plain numeric array instead"
-                ) from None
-            except Exception as exc:
-                raise DataError(f"{path}: cannot load array {keys[0]!r} ({exc})") from None
-    return loaded
+_USER_WORDING = Wording(
+    missing="{path}: file not found (expected a .npy or .npz array file)",
+    unreadable="{path}: cannot read file ({detail})",
+    truncated="{path}: cannot load: not a .npy or .npz file (unrecognised header)",
+    wrong_format="{path}: cannot load: not a .npy or .npz file (unrecognised header)",
+    pickled="{path}: contains pickled Python objects; save a plain numeric array instead",
+    malformed="{path}: cannot load as .npy/.npz ({detail})",
+    corrupt="{path}: cannot load as .npy/.npz ({detail})",
+    not_array="{path}: cannot load array {detail} (not a .npy member)",
+    count="{path}: .npz must hold exactly one array, found {detail}",
+)
 
 
 def _square_side(d: int) -> int | None:
@@ -682,7 +654,7 @@ def _square_side(d: int) -> int | None:
 
 
 def _user_dataset(path: Path) -> Dataset:
-    x = _load_user_array(path)
+    x = read_array(path, DataError, _USER_WORDING)
     if x.dtype == object:
         raise DataError(f"{path}: contains Python objects; save a plain numeric array instead")
     if x.ndim not in (2, 3):
