@@ -44,20 +44,31 @@ def test_every_public_name_is_documented():
 
 
 def _imports(module: str) -> set[str]:
-    tree = ast.parse((ROOT / "tinygan" / f"{module}.py").read_text())
+    """The other tinygan modules that ``module`` (a file, or a package and all its files) imports from."""
+    target = ROOT / "tinygan" / module
+    files = sorted(target.glob("*.py")) if target.is_dir() else [target.with_suffix(".py")]
     found = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.level == 1:
-            found.add((node.module or "").split(".")[0])
-        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("tinygan"):
-            found.add(node.module.split(".")[1] if "." in node.module else "")
-    return found
+    for file in files:
+        package = file.parent.relative_to(ROOT).parts  # ("tinygan",) or ("tinygan", "data")
+        for node in ast.walk(ast.parse(file.read_text())):
+            if not isinstance(node, ast.ImportFrom):
+                continue
+            base = list(package[: len(package) + 1 - node.level]) if node.level else []
+            names = [[*base, *node.module.split(".")]] if node.module else [[*base, a.name] for a in node.names]
+            found |= {name[1] for name in names if name[0] == "tinygan" and len(name) > 1}
+    return found - {module}
 
 
 @pytest.mark.parametrize("module", ENGINE)
 def test_engine_imports_only_engine(module):
     outside = _imports(module) - set(ENGINE)
     assert not outside, f"engine module {module} imports {sorted(outside)}"
+
+
+def test_data_and_low_level_modules_import_nothing_above_them():
+    assert _imports("data") <= {"errors", "arrayfile", "files"}
+    for module in ("errors", "arrayfile", "files"):
+        assert _imports(module) == set(), f"{module} imports {sorted(_imports(module))}"
 
 
 def test_cli_is_a_layer_over_the_api():
@@ -90,7 +101,6 @@ def test_error_types_live_in_errors_and_keep_their_old_import_paths():
     assert tinygan.CheckpointError is checkpoint.CheckpointError is errors.CheckpointError
     assert tinygan.DivergenceError is trainer.DivergenceError is errors.DivergenceError
     assert str(errors.CheckpointError("a\nb\rc")) == "a\\nb\\rc"  # one line, as before the move
-    assert _imports("errors") == set()
 
 
 def test_checkpoint_of_another_architecture_is_refused(tmp_path):

@@ -13,16 +13,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tinygan import data
 from tinygan.data import (
     DATASETS,
     DataError,
     Dataset,
+    idx_bytes,
     load_dataset,
     make_digits,
     mixture_modes,
     parse_idx,
     read_idx,
+    sources,
     write_idx,
 )
 
@@ -34,12 +35,12 @@ def isolated(tmp_path, monkeypatch):
     """No real dataset locations and no network: cache, env and system roots all under tmp."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.delenv("TINYGAN_DATA", raising=False)
-    monkeypatch.setattr(data, "SYSTEM_DATA_ROOTS", (str(tmp_path / "system"),))
+    monkeypatch.setattr(sources, "SYSTEM_DATA_ROOTS", (str(tmp_path / "system"),))
 
     def no_network(url, timeout=None):
         raise AssertionError(f"test tried to download {url}")
 
-    monkeypatch.setattr(data, "_urlopen", no_network)
+    monkeypatch.setattr(sources, "_urlopen", no_network)
     return tmp_path
 
 
@@ -317,7 +318,7 @@ def test_offline_download_failure(isolated, monkeypatch):
     def offline(url, timeout=None):
         raise OSError("network is unreachable")
 
-    monkeypatch.setattr(data, "_urlopen", offline)
+    monkeypatch.setattr(sources, "_urlopen", offline)
     with pytest.raises(DataError) as info:
         load_dataset("mnist", data_dir=str(isolated / "nowhere"))
     message = str(info.value)
@@ -327,7 +328,7 @@ def test_offline_download_failure(isolated, monkeypatch):
 
 
 def test_checksum_mismatch_leaves_no_file(isolated, monkeypatch, capsys):
-    monkeypatch.setattr(data, "_urlopen", lambda url, timeout=None: FakeResponse(b"not mnist"))
+    monkeypatch.setattr(sources, "_urlopen", lambda url, timeout=None: FakeResponse(b"not mnist"))
     with pytest.raises(DataError, match="checksum"):
         load_dataset("mnist")
     cache = isolated / "cache" / "tinygan" / "mnist"
@@ -337,20 +338,20 @@ def test_checksum_mismatch_leaves_no_file(isolated, monkeypatch, capsys):
 def test_download_verifies_and_caches(isolated, monkeypatch, capsys):
     payloads = {
         "train-images-idx3-ubyte.gz": gzip.compress(
-            data.idx_bytes(np.full((3, 28, 28), 9, np.uint8))
+            idx_bytes(np.full((3, 28, 28), 9, np.uint8))
         ),
-        "train-labels-idx1-ubyte.gz": gzip.compress(data.idx_bytes(np.arange(3, dtype=np.uint8))),
+        "train-labels-idx1-ubyte.gz": gzip.compress(idx_bytes(np.arange(3, dtype=np.uint8))),
     }
     md5s = {name: hashlib.md5(p).hexdigest() for name, p in payloads.items()}
     mirror = "https://example.invalid/mnist/"
-    monkeypatch.setitem(data.IDX_SOURCES, "mnist", (mirror, md5s))
+    monkeypatch.setitem(sources.IDX_SOURCES, "mnist", (mirror, md5s))
     fetched = []
 
     def fake_urlopen(url, timeout=None):
         fetched.append(url)
         return FakeResponse(payloads[url.removeprefix(mirror)])
 
-    monkeypatch.setattr(data, "_urlopen", fake_urlopen)
+    monkeypatch.setattr(sources, "_urlopen", fake_urlopen)
     ds = load_dataset("mnist")
     assert len(ds) == 3 and ds.x.max() == 9
     assert sorted(fetched) == sorted(mirror + name for name in payloads)
@@ -363,7 +364,7 @@ def test_download_verifies_and_caches(isolated, monkeypatch, capsys):
 
 
 def test_published_checksums_are_well_formed():
-    for mirror, md5s in data.IDX_SOURCES.values():
+    for mirror, md5s in sources.IDX_SOURCES.values():
         assert mirror.startswith("http") and len(md5s) == 4
         assert all(len(h) == 32 and int(h, 16) >= 0 for h in md5s.values())
 
