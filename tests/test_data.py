@@ -479,6 +479,56 @@ def test_user_npz_member_that_is_not_an_array(tmp_path):
     _user_error(tmp_path / "notes.npz", "cannot load array 'notes.txt' (not a .npy member)")
 
 
+# --------------------------------------------------------------------------- one check of samples
+
+_NAN = np.full((6, 4, 4), 0.5, np.float32)
+_NAN[2, 1, 1] = np.nan
+_OBJECTS = np.empty((6, 4, 4), dtype=object)
+_OBJECTS[...] = 0.5
+BAD_SAMPLES = {  # name: (array, what the file route says, what fit says, or None where they agree)
+    "nan": (_NAN, "contains NaN or infinite values", None),
+    "range": (np.full((6, 4, 4), 1.5), "float values must lie in [0, 1], found range [1.5, 1.5]", None),
+    "int": (np.zeros((6, 4, 4), np.int32), "unsupported dtype int32", None),
+    "no-samples": (np.zeros((0, 4, 4), np.uint8), "array is empty (shape (0, 4, 4))", "with N > 0, got (0, 4, 4)"),
+    "empty-dim": (np.zeros((6, 4, 0), np.uint8), "array is empty (shape (6, 4, 0))", "got (6, 4, 0)"),
+    "objects": (_OBJECTS, "pickled", "unsupported dtype object"),
+    "1-D": (np.zeros(16, np.uint8), "expected shape (N, D) or (N, H, W), got (16,)", "got (16,)"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_SAMPLES)
+def test_bad_samples_are_refused_alike_from_a_file_and_by_fit(tmp_path, case):
+    from tinygan.trainer import check_training_data
+
+    array, file_says, fit_says = BAD_SAMPLES[case]
+    path = tmp_path / "samples.npy"
+    np.save(path, array, allow_pickle=True)  # the object array goes in pickled, as users would save it
+    with pytest.raises(DataError) as from_file:
+        load_dataset(path)
+    with pytest.raises(DataError) as from_fit:
+        check_training_data(array, (4, 4), "image")
+    for error, name, says in [(from_file, str(path), file_says), (from_fit, "training data", fit_says or file_says)]:
+        message = str(error.value)
+        assert message.startswith(f"{name}: ") and says in message and "\n" not in message
+
+
+def test_check_samples_rules():
+    from tinygan.data.validate import check_samples
+
+    points = np.array([[-3.0, 7.5], [0.0, 1.0]])
+    np.testing.assert_array_equal(check_samples(points, "p", (2,), "points"), points)  # any finite value
+    with pytest.raises(DataError, match=r"^p: float values must lie in \[0, 1\]"):
+        check_samples(points, "p")  # kind not known (a user's file): floats are intensities
+    with pytest.raises(DataError, match=r"^p: expected shape \(N, 3\) with N > 0, got \(2, 2\)$"):
+        check_samples(points, "p", (3,), "points")
+    with pytest.raises(DataError, match=r"^z: array is empty \(shape \(3, 0\)\)$"):
+        check_samples(np.zeros((3, 0), np.float32), "z", (0,), "points")
+    images = np.zeros((5, 2, 3), np.uint8)
+    flat = check_samples(images, "i", (2, 3), "image")
+    assert flat.shape == (5, 6) and np.shares_memory(flat, images)
+    assert check_samples(images, "i") is images
+
+
 def test_bad_arguments():
     with pytest.raises(DataError, match="unknown dataset 'cifar'"):
         load_dataset("cifar")

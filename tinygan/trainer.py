@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .backend import Array
+from .data.validate import check_samples
 from .errors import DataError, DivergenceError  # DivergenceError: still importable from here
 
 if TYPE_CHECKING:
@@ -81,23 +82,7 @@ def check_training_data(x: Any, data_shape: tuple[int, ...], kind: str, name: st
 
     Accepts ``(N, *data_shape)`` or ``(N, data_dim)``; uint8, or floats (in [0, 1] for images), all finite.
     """
-    if not isinstance(x, np.ndarray):
-        raise DataError(f"{name}: expected a NumPy array, got {type(x).__name__}")
-    dim = math.prod(data_shape)
-    if x.ndim < 2 or x.shape[0] == 0 or math.prod(x.shape[1:]) != dim:
-        raise DataError(
-            f"{name}: expected shape (N, {', '.join(map(str, data_shape))}) or (N, {dim}) with N > 0, "
-            f"got {x.shape}"
-        )
-    if x.dtype != np.uint8 and x.dtype.kind != "f":
-        raise DataError(f"{name}: expected uint8 or floating-point values, got dtype {x.dtype}")
-    x = x.reshape(x.shape[0], dim)
-    if x.dtype.kind == "f":
-        if not np.isfinite(x).all():
-            raise DataError(f"{name}: contains NaN or infinite values")
-        if kind == "image" and (x.min() < 0.0 or x.max() > 1.0):
-            raise DataError(f"{name}: float images must lie in [0, 1], got [{x.min():g}, {x.max():g}]")
-    return x
+    return check_samples(x, name, data_shape, kind)
 
 
 def fit(

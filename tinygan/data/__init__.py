@@ -4,7 +4,8 @@ mixtures and user-supplied .npy/.npz arrays, all behind one call, :func:`load_da
 Image data stays uint8 (N, H, W); training code converts mini-batches to floats on the fly
 so the full dataset is never materialised as floats. Each source lives in its own module
 (``digits``, ``mixtures``, ``idx`` and ``sources``, ``arrays``); this one turns what they
-produce into a :class:`Dataset`.
+produce into a :class:`Dataset`. ``validate`` holds the one check of sample arrays, which
+a user's file and the arrays given to ``fit`` both pass.
 """
 
 from __future__ import annotations

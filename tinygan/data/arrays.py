@@ -14,6 +14,7 @@ import numpy as np
 
 from ..arrayfile import Wording, read_array
 from ..errors import DataError
+from .validate import check_samples
 
 _USER_WORDING = Wording(
     missing="{path}: file not found (expected a .npy or .npz array file)",
@@ -37,28 +38,10 @@ def _square_side(d: int) -> int | None:
 def load_samples(path: Path) -> tuple[np.ndarray, str, tuple[float, float]]:
     """The samples of a user's file, with their kind ("image" or "points") and value range."""
     x = read_array(path, DataError, _USER_WORDING)
-    if x.dtype == object:
-        raise DataError(f"{path}: contains Python objects; save a plain numeric array instead")
-    if x.ndim not in (2, 3):
-        raise DataError(f"{path}: expected shape (N, D) or (N, H, W), got {x.shape}")
-    if x.shape[0] == 0 or 0 in x.shape:
-        raise DataError(f"{path}: array is empty (shape {x.shape})")
-    if x.dtype == np.uint8:
-        value_range = (0.0, 255.0)
-    elif x.dtype.kind == "f":
+    if x.dtype.kind == "f":  # checked as stored: float32, the dtype tinygan keeps float samples in
         x = x.astype(np.float32)
-        if not np.all(np.isfinite(x)):
-            raise DataError(f"{path}: contains NaN or infinite values")
-        lo, hi = float(x.min()), float(x.max())
-        if lo < 0.0 or hi > 1.0:
-            raise DataError(
-                f"{path}: float values must lie in [0, 1], found range [{lo:g}, {hi:g}]"
-            )
-        value_range = (0.0, 1.0)
-    else:
-        raise DataError(
-            f"{path}: unsupported dtype {x.dtype}; expected uint8 (0..255) or float in [0, 1]"
-        )
+    x = check_samples(x, str(path))
+    value_range = (0.0, 255.0) if x.dtype == np.uint8 else (0.0, 1.0)
     kind = "image"
     if x.ndim == 2:
         side = _square_side(x.shape[1])
