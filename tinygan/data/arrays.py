@@ -1,4 +1,4 @@
-"""A user's own samples from a .npy or .npz file (one array; an .npz holds exactly one).
+"""A user's own samples from a .npy file, or an .npz file that holds exactly one array.
 
 The file is read without unpickling anything. Its array must be (N, D) or (N, H, W) of
 uint8 (0..255) or floats in [0, 1]; a 2-D array whose rows hold a square number of at
@@ -38,7 +38,7 @@ def _square_side(d: int) -> int | None:
 def load_samples(path: Path) -> tuple[np.ndarray, str, tuple[float, float]]:
     """The samples of a user's file, with their kind ("image" or "points") and value range."""
     x = read_array(path, DataError, _USER_WORDING)
-    if x.dtype.kind == "f":  # checked as stored: float32, the dtype tinygan keeps float samples in
+    if x.dtype.kind == "f":  # converted first, so the checks see the float32 values that are kept
         x = x.astype(np.float32)
     x = check_samples(x, str(path))
     value_range = (0.0, 255.0) if x.dtype == np.uint8 else (0.0, 1.0)

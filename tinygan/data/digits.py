@@ -3,7 +3,7 @@
 Each digit has a few stroke templates; every image bends one with a smooth random warp and
 a random affine map (slant, rotation, scale), centres it like MNIST and rasterises the
 strokes with anti-aliased edges. Everything is drawn from one seeded generator, so a seed
-always gives the same images, bit for bit.
+gives the same images every time.
 """
 
 from __future__ import annotations
