@@ -57,6 +57,15 @@ def test_api_rejects_bad_arrays():
         gan.fit([[0.0] * 16], steps=1)
 
 
+def test_error_types_live_in_errors_and_keep_their_old_import_paths():
+    from tinygan import checkpoint, data, errors, trainer
+
+    assert tinygan.DataError is data.DataError is errors.DataError
+    assert tinygan.CheckpointError is checkpoint.CheckpointError is errors.CheckpointError
+    assert tinygan.DivergenceError is trainer.DivergenceError is errors.DivergenceError
+    assert str(errors.CheckpointError("a\nb\rc")) == "a\\nb\\rc"  # one line, as before the move
+
+
 def test_checkpoint_of_another_architecture_is_refused(tmp_path):
     small = tinygan.GAN.from_preset(
         "reference", data_shape=(4, 4), g_hidden=[8], d_hidden=[8], latent_dim=2, g_batchnorm=False

@@ -6,22 +6,24 @@ import gzip
 import hashlib
 import io
 import time
+import zipfile
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tinygan import data
 from tinygan.data import (
     DATASETS,
     DataError,
     Dataset,
+    idx_bytes,
     load_dataset,
     make_digits,
     mixture_modes,
     parse_idx,
     read_idx,
+    sources,
     write_idx,
 )
 
@@ -33,12 +35,12 @@ def isolated(tmp_path, monkeypatch):
     """No real dataset locations and no network: cache, env and system roots all under tmp."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.delenv("TINYGAN_DATA", raising=False)
-    monkeypatch.setattr(data, "SYSTEM_DATA_ROOTS", (str(tmp_path / "system"),))
+    monkeypatch.setattr(sources, "SYSTEM_DATA_ROOTS", (str(tmp_path / "system"),))
 
     def no_network(url, timeout=None):
         raise AssertionError(f"test tried to download {url}")
 
-    monkeypatch.setattr(data, "_urlopen", no_network)
+    monkeypatch.setattr(sources, "_urlopen", no_network)
     return tmp_path
 
 
@@ -316,7 +318,7 @@ def test_offline_download_failure(isolated, monkeypatch):
     def offline(url, timeout=None):
         raise OSError("network is unreachable")
 
-    monkeypatch.setattr(data, "_urlopen", offline)
+    monkeypatch.setattr(sources, "_urlopen", offline)
     with pytest.raises(DataError) as info:
         load_dataset("mnist", data_dir=str(isolated / "nowhere"))
     message = str(info.value)
@@ -326,7 +328,7 @@ def test_offline_download_failure(isolated, monkeypatch):
 
 
 def test_checksum_mismatch_leaves_no_file(isolated, monkeypatch, capsys):
-    monkeypatch.setattr(data, "_urlopen", lambda url, timeout=None: FakeResponse(b"not mnist"))
+    monkeypatch.setattr(sources, "_urlopen", lambda url, timeout=None: FakeResponse(b"not mnist"))
     with pytest.raises(DataError, match="checksum"):
         load_dataset("mnist")
     cache = isolated / "cache" / "tinygan" / "mnist"
@@ -336,20 +338,20 @@ def test_checksum_mismatch_leaves_no_file(isolated, monkeypatch, capsys):
 def test_download_verifies_and_caches(isolated, monkeypatch, capsys):
     payloads = {
         "train-images-idx3-ubyte.gz": gzip.compress(
-            data.idx_bytes(np.full((3, 28, 28), 9, np.uint8))
+            idx_bytes(np.full((3, 28, 28), 9, np.uint8))
         ),
-        "train-labels-idx1-ubyte.gz": gzip.compress(data.idx_bytes(np.arange(3, dtype=np.uint8))),
+        "train-labels-idx1-ubyte.gz": gzip.compress(idx_bytes(np.arange(3, dtype=np.uint8))),
     }
     md5s = {name: hashlib.md5(p).hexdigest() for name, p in payloads.items()}
     mirror = "https://example.invalid/mnist/"
-    monkeypatch.setitem(data.IDX_SOURCES, "mnist", (mirror, md5s))
+    monkeypatch.setitem(sources.IDX_SOURCES, "mnist", (mirror, md5s))
     fetched = []
 
     def fake_urlopen(url, timeout=None):
         fetched.append(url)
         return FakeResponse(payloads[url.removeprefix(mirror)])
 
-    monkeypatch.setattr(data, "_urlopen", fake_urlopen)
+    monkeypatch.setattr(sources, "_urlopen", fake_urlopen)
     ds = load_dataset("mnist")
     assert len(ds) == 3 and ds.x.max() == 9
     assert sorted(fetched) == sorted(mirror + name for name in payloads)
@@ -362,7 +364,7 @@ def test_download_verifies_and_caches(isolated, monkeypatch, capsys):
 
 
 def test_published_checksums_are_well_formed():
-    for mirror, md5s in data.IDX_SOURCES.values():
+    for mirror, md5s in sources.IDX_SOURCES.values():
         assert mirror.startswith("http") and len(md5s) == 4
         assert all(len(h) == 32 and int(h, 16) >= 0 for h in md5s.values())
 
@@ -469,6 +471,62 @@ def test_user_file_errors(tmp_path):
     _user_error(tmp_path / "bools.npy", "unsupported dtype")
     (tmp_path / "table.csv").write_text("1,2\n")
     _user_error(tmp_path / "table.csv", ".npy or .npz")
+
+
+def test_user_npz_member_that_is_not_an_array(tmp_path):
+    with zipfile.ZipFile(tmp_path / "notes.npz", "w") as z:  # np.load returns such a member as bytes
+        z.writestr("notes.txt", b"hello")
+    _user_error(tmp_path / "notes.npz", "cannot load array 'notes.txt' (not a .npy member)")
+
+
+# --------------------------------------------------------------------------- one check of samples
+
+_NAN = np.full((6, 4, 4), 0.5, np.float32)
+_NAN[2, 1, 1] = np.nan
+_OBJECTS = np.empty((6, 4, 4), dtype=object)
+_OBJECTS[...] = 0.5
+BAD_SAMPLES = {  # name: (array, what the file route says, what fit says, or None where they agree)
+    "nan": (_NAN, "contains NaN or infinite values", None),
+    "range": (np.full((6, 4, 4), 1.5), "float values must lie in [0, 1], found range [1.5, 1.5]", None),
+    "int": (np.zeros((6, 4, 4), np.int32), "unsupported dtype int32", None),
+    "no-samples": (np.zeros((0, 4, 4), np.uint8), "array is empty (shape (0, 4, 4))", "with N > 0, got (0, 4, 4)"),
+    "empty-dim": (np.zeros((6, 4, 0), np.uint8), "array is empty (shape (6, 4, 0))", "got (6, 4, 0)"),
+    "objects": (_OBJECTS, "pickled", "unsupported dtype object"),
+    "1-D": (np.zeros(16, np.uint8), "expected shape (N, D) or (N, H, W), got (16,)", "got (16,)"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_SAMPLES)
+def test_bad_samples_are_refused_alike_from_a_file_and_by_fit(tmp_path, case):
+    from tinygan.trainer import check_training_data
+
+    array, file_says, fit_says = BAD_SAMPLES[case]
+    path = tmp_path / "samples.npy"
+    np.save(path, array, allow_pickle=True)  # the object array goes in pickled, as users would save it
+    with pytest.raises(DataError) as from_file:
+        load_dataset(path)
+    with pytest.raises(DataError) as from_fit:
+        check_training_data(array, (4, 4), "image")
+    for error, name, says in [(from_file, str(path), file_says), (from_fit, "training data", fit_says or file_says)]:
+        message = str(error.value)
+        assert message.startswith(f"{name}: ") and says in message and "\n" not in message
+
+
+def test_check_samples_rules():
+    from tinygan.data.validate import check_samples
+
+    points = np.array([[-3.0, 7.5], [0.0, 1.0]])
+    np.testing.assert_array_equal(check_samples(points, "p", (2,), "points"), points)  # any finite value
+    with pytest.raises(DataError, match=r"^p: float values must lie in \[0, 1\]"):
+        check_samples(points, "p")  # kind not known (a user's file): floats are intensities
+    with pytest.raises(DataError, match=r"^p: expected shape \(N, 3\) with N > 0, got \(2, 2\)$"):
+        check_samples(points, "p", (3,), "points")
+    with pytest.raises(DataError, match=r"^z: array is empty \(shape \(3, 0\)\)$"):
+        check_samples(np.zeros((3, 0), np.float32), "z", (0,), "points")
+    images = np.zeros((5, 2, 3), np.uint8)
+    flat = check_samples(images, "i", (2, 3), "image")
+    assert flat.shape == (5, 6) and np.shares_memory(flat, images)
+    assert check_samples(images, "i") is images
 
 
 def test_bad_arguments():

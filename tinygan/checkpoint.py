@@ -11,20 +11,28 @@ from __future__ import annotations
 import io
 import json
 import os
-import zipfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .errors import CheckpointError
+from .arrayfile import Wording, read_archive
+from .errors import CheckpointError  # still importable from here, as before it moved
 from .files import atomic_write_bytes
 
 __all__ = ["CheckpointError", "load_checkpoint", "save_checkpoint"]
 
 FORMAT = "tinygan-checkpoint-1"
-_ZIP_MAGIC = b"PK\x03\x04"
-
+_WORDING = Wording(
+    missing="checkpoint {path}: no such file",
+    unreadable="checkpoint {path}: cannot read it ({detail})",
+    truncated="checkpoint {path}: not a tinygan checkpoint (empty or truncated file)",
+    wrong_format="checkpoint {path}: not a tinygan checkpoint (not an .npz archive)",
+    pickled="checkpoint {path}: holds pickled objects, which are never loaded",
+    malformed="checkpoint {path}: not a readable .npz archive ({detail})",
+    corrupt="checkpoint {path}: truncated or corrupted ({detail})",
+    not_array="checkpoint {path}: not a tinygan checkpoint ({detail} is not an array)",
+)
 
 
 def save_checkpoint(path: str | os.PathLike, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
@@ -41,32 +49,7 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dic
     path = Path(path)
     if path.is_dir():
         path = path / "checkpoint.npz"
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint {path}: no such file")
-    try:
-        with open(path, "rb") as f:
-            head = f.read(len(_ZIP_MAGIC))
-    except OSError as e:
-        raise CheckpointError(f"checkpoint {path}: cannot read it ({e.strerror or e})") from None
-    # An .npz is a zip archive. Anything else is refused here: np.load would take unknown
-    # bytes for a pickle (and only then refuse it), or return a bare .npy array.
-    if head != _ZIP_MAGIC:
-        what = "not an .npz archive" if len(head) == len(_ZIP_MAGIC) else "empty or truncated file"
-        raise CheckpointError(f"checkpoint {path}: not a tinygan checkpoint ({what})")
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {k: archive[k] for k in archive.files}
-    except ValueError as e:
-        if "pickle" in str(e).lower():
-            raise CheckpointError(f"checkpoint {path}: holds pickled objects, which are never loaded") from None
-        raise CheckpointError(f"checkpoint {path}: not a readable .npz archive ({e})") from None
-    except (OSError, EOFError, zipfile.BadZipFile, KeyError) as e:
-        raise CheckpointError(f"checkpoint {path}: truncated or corrupted ({e})") from None
-    except Exception as e:  # zlib/zip internals raise assorted types on mangled bytes
-        raise CheckpointError(f"checkpoint {path}: truncated or corrupted ({type(e).__name__}: {e})") from None
-    odd = [k for k, v in arrays.items() if not isinstance(v, np.ndarray)]
-    if odd:  # np.load hands back non-.npy archive members as raw bytes
-        raise CheckpointError(f"checkpoint {path}: not a tinygan checkpoint ({odd[0]!r} is not an array)")
+    arrays = read_archive(path, CheckpointError, _WORDING)  # never unpickles; refuses a bare .npy
     meta_array = arrays.pop("__meta__", None)
     if meta_array is None or meta_array.dtype.kind != "U" or meta_array.ndim != 0:
         raise CheckpointError(f"checkpoint {path}: not a tinygan checkpoint (no metadata)")

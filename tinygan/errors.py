@@ -1,4 +1,9 @@
-"""The errors tinygan raises for bad input, each with a one-line message naming what was wrong."""
+"""The error types tinygan raises for bad input or a failed run, in one place.
+
+Each message is one line that names what was wrong (the file, the array, the step), so the
+command line can print it as is. This module imports nothing from tinygan, so any module
+can raise these errors without pulling in others.
+"""
 
 from __future__ import annotations
 

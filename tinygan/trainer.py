@@ -24,7 +24,7 @@ import numpy as np
 
 from .backend import Array, Backend, Random, get_backend, to_numpy
 from .checkpoint import load_checkpoint, save_checkpoint
-from .data import check_samples
+from .data.validate import check_samples
 from .errors import CheckpointError, DataError, DivergenceError
 
 __all__ = ["Batches", "DataPosition", "DivergenceError", "Progress", "fit", "load_training", "save_training"]

@@ -1,0 +1,163 @@
+"""Datasets for tinygan: procedural digits, MNIST / Fashion-MNIST (IDX files), 2D Gaussian
+mixtures and user-supplied .npy/.npz arrays, all behind one call, :func:`load_dataset`.
+
+Image data stays uint8 (N, H, W); training code converts mini-batches to floats on the fly
+so the full dataset is never materialised as floats. Each source lives in its own module
+(``digits``, ``mixtures``, ``idx`` and ``sources``, ``arrays``); this one turns what they
+produce into a :class:`Dataset`. ``validate`` holds the one check of sample arrays, which
+a user's file and the arrays given to ``fit`` both pass.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DataError  # still importable from here, as before it moved
+from .arrays import load_samples
+from .digits import make_digits
+from .idx import idx_bytes, parse_idx, read_idx, write_idx
+from .mixtures import mixture_modes, sample_mixture
+from .sources import IDX_SOURCES, SYSTEM_DATA_ROOTS, cache_dir, download_file, find_idx_files
+
+__all__ = [
+    "DATASETS",
+    "IDX_SOURCES",
+    "SPLITS",
+    "SYSTEM_DATA_ROOTS",
+    "DataError",
+    "Dataset",
+    "cache_dir",
+    "download_file",
+    "idx_bytes",
+    "load_dataset",
+    "make_digits",
+    "mixture_modes",
+    "parse_idx",
+    "read_idx",
+    "write_idx",
+]
+
+DATASETS = ("digits", "mnist", "fashion-mnist", "ring", "grid")
+SPLITS = ("train", "test")
+
+
+@dataclass
+class Dataset:
+    """An in-memory dataset.
+
+    ``x`` is uint8 (N, H, W) for byte images, float32 for everything else. ``value_range`` is
+    the range of what the values mean: (0, 255) for uint8 images, (0, 1) for float images,
+    the data range for point clouds. For the mixtures, ``modes`` holds the mode centres
+    (float32, (K, 2)) and ``mode_std`` their standard deviation; both are None otherwise.
+    """
+
+    name: str
+    x: np.ndarray
+    labels: np.ndarray | None
+    kind: str
+    value_range: tuple[float, float]
+    modes: np.ndarray | None = None
+    mode_std: float | None = None
+
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        """Shape of one sample, e.g. (28, 28) or (2,)."""
+        return tuple(self.x.shape[1:])
+
+    @property
+    def n_features(self) -> int:
+        """Number of values in one sample."""
+        return int(math.prod(self.sample_shape))
+
+    def __len__(self) -> int:
+        return int(self.x.shape[0])
+
+
+_DEFAULT_N = {"train": 60_000, "test": 10_000}
+_DEFAULT_N_MIXTURE = {"train": 100_000, "test": 10_000}
+# Distinct seed streams per (dataset, split), so e.g. the digits test split never repeats
+# training images for the same seed.
+_STREAM = {"digits": 1, "ring": 2, "grid": 3}
+
+
+def _stream_seed(name: str, split: str, seed: int) -> np.random.SeedSequence:
+    return np.random.SeedSequence([_STREAM[name], SPLITS.index(split), seed])
+
+
+def _take(ds: Dataset, n: int | None) -> Dataset:
+    """Keep the first n samples (n must not exceed what the dataset has)."""
+    if n is None:
+        return ds
+    if n > len(ds):
+        raise DataError(f"{ds.name}: n={n} requested but the dataset has only {len(ds)} samples")
+    ds.x = ds.x[:n]
+    ds.labels = None if ds.labels is None else ds.labels[:n]
+    return ds
+
+
+def _mixture_dataset(name: str, n: int, rng: np.random.Generator) -> Dataset:
+    modes, std = mixture_modes(name)
+    x, labels = sample_mixture(name, n, rng)
+    value_range = (float(x.min()), float(x.max()))
+    return Dataset(name, x, labels, "points", value_range, modes, std)  # float64: metrics measure in it
+
+
+def _idx_dataset(name: str, data_dir: str | os.PathLike | None, split: str, download: bool) -> Dataset:
+    images_path, labels_path = find_idx_files(name, split, data_dir, download)
+    images, labels = read_idx(images_path), read_idx(labels_path)
+    if images.ndim != 3 or images.dtype != np.uint8:
+        raise DataError(
+            f"{images_path}: expected uint8 images of shape (N, H, W), got {images.dtype} {images.shape}"
+        )
+    if labels.ndim != 1 or len(labels) != len(images):
+        raise DataError(
+            f"{labels_path}: expected {len(images)} labels to match {images_path.name}, got shape {labels.shape}"
+        )
+    return Dataset(name, images, labels.astype(np.int64), "image", (0.0, 255.0))
+
+
+def load_dataset(
+    name: str | os.PathLike = "digits",
+    data_dir: str | os.PathLike | None = None,
+    split: str = "train",
+    n: int | None = None,
+    seed: int = 0,
+    download: bool = True,
+) -> Dataset:
+    """Load a dataset by name ("digits", "mnist", "fashion-mnist", "ring", "grid") or
+    from a .npy/.npz path.
+
+    ``n`` limits the number of samples (generated sets produce exactly n; file-backed sets
+    keep the first n). ``seed`` drives the generated sets. ``download`` allows fetching
+    MNIST / Fashion-MNIST into the user cache when no local copy is found.
+    """
+    if split not in SPLITS:
+        raise DataError(f"split must be 'train' or 'test', got {split!r}")
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n <= 0):
+        raise DataError(f"n must be a positive integer, got {n!r}")
+    name = os.fspath(name)
+    key = name.lower()
+    if key == "digits":
+        count = n or _DEFAULT_N[split]
+        images, labels = make_digits(count, seed=_stream_seed(key, split, seed))
+        return Dataset("digits", images, labels, "image", (0.0, 255.0))
+    if key in ("ring", "grid"):
+        count = n or _DEFAULT_N_MIXTURE[split]
+        return _mixture_dataset(key, count, np.random.default_rng(_stream_seed(key, split, seed)))
+    if key in IDX_SOURCES:
+        return _take(_idx_dataset(key, data_dir, split, download), n)
+    path = Path(name).expanduser()
+    if path.suffix.lower() in (".npy", ".npz") or path.exists():
+        if path.suffix.lower() not in (".npy", ".npz"):
+            raise DataError(f"{path}: unsupported file type; expected a .npy or .npz file")
+        x, kind, value_range = load_samples(path)
+        return _take(Dataset(path.stem, x, None, kind, value_range), n)
+    raise DataError(
+        f"unknown dataset {name!r}: expected one of {', '.join(DATASETS)} "
+        "or a path to a .npy/.npz file"
+    )

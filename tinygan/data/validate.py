@@ -1,0 +1,61 @@
+"""The one check of sample arrays, for arrays passed to ``fit`` and for a user's data files.
+
+Samples are a NumPy array of N > 0 samples with no empty dimension, of uint8 (0..255) or
+floats, all finite; float intensities lie in [0, 1], while points may take any value. Each
+failure is a one-line :class:`DataError` that names the array (a file's path, or
+"training data") and says what was expected.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from ..errors import DataError
+
+
+def check_samples(x: Any, name: str, data_shape: tuple[int, ...] | None = None, kind: str | None = None) -> np.ndarray:
+    """Validate the samples ``x`` and return them, as ``(N, data_dim)`` when ``data_shape`` is given.
+
+    ``data_shape``: one sample's shape; ``x`` may then be ``(N, *data_shape)`` or ``(N, data_dim)``
+    (the result is a view where possible). Without it, ``x`` may be ``(N, D)`` or ``(N, H, W)``
+    and is returned as it is. ``kind``: "points" lets floats take any finite value; "image",
+    or None when the kind is not known yet, requires floats in [0, 1].
+    """
+    if not isinstance(x, np.ndarray):
+        raise DataError(f"{name}: expected a NumPy array, got {type(x).__name__}")
+    _check_shape(x, name, data_shape)
+    if 0 in x.shape:
+        raise DataError(f"{name}: array is empty (shape {x.shape})")
+    _check_values(x, name, kind)
+    return x if data_shape is None else x.reshape(x.shape[0], math.prod(data_shape))
+
+
+def _check_shape(x: np.ndarray, name: str, data_shape: tuple[int, ...] | None) -> None:
+    if data_shape is None:
+        if x.ndim not in (2, 3):
+            raise DataError(f"{name}: expected shape (N, D) or (N, H, W), got {x.shape}")
+        return
+    dim = math.prod(data_shape)
+    if x.ndim < 2 or x.shape[0] == 0 or math.prod(x.shape[1:]) != dim:
+        flat = "" if len(data_shape) == 1 else f" or (N, {dim})"  # (N, 2) or (N, 2) would say nothing
+        raise DataError(
+            f"{name}: expected shape (N, {', '.join(map(str, data_shape))}){flat} with N > 0, got {x.shape}"
+        )
+
+
+def _check_values(x: np.ndarray, name: str, kind: str | None) -> None:
+    unit_floats = kind != "points"  # image intensities; a point's coordinates have no fixed range
+    if x.dtype != np.uint8 and x.dtype.kind != "f":
+        expected = "uint8 (0..255) or float in [0, 1]" if unit_floats else "uint8 or floating-point values"
+        raise DataError(f"{name}: unsupported dtype {x.dtype}; expected {expected}")
+    if x.dtype.kind != "f":
+        return
+    if not np.isfinite(x).all():
+        raise DataError(f"{name}: contains NaN or infinite values")
+    if unit_floats:
+        lo, hi = float(x.min()), float(x.max())
+        if lo < 0.0 or hi > 1.0:
+            raise DataError(f"{name}: float values must lie in [0, 1], found range [{lo:g}, {hi:g}]")
