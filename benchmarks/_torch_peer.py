@@ -11,7 +11,7 @@ and the engine's optimizers. The step mirrors ``GAN.train_step``:
   backward, ``torch.optim.Adam`` step (its default foreach implementation);
 * G update: non-saturating BCE of D(fake) against 1 through the *updated* D, reusing the same
   ``fake``; D's parameters are frozen for this backward so, like tinygan, it computes no D
-  weight gradients; then, with ``g_ema`` > 0, the moving average of G's weights.
+  weight gradients; then, with ``g_ema_decay`` > 0, the moving average of G's weights.
 
 No pass computes an input gradient for a network's first layer (``real``, ``fake.detach()`` and
 ``z`` do not require grad), matching tinygan's GEMM count exactly.
@@ -75,9 +75,9 @@ class TorchGAN:
         self.loss = nn.BCEWithLogitsLoss()
         self.G.train()
         self.D.train()
-        # ``g_ema``: a moving average of G's weights, updated after every step like GAN.G_avg.
-        self.ema_decay, self.t = c.g_ema, 0
-        self.G_avg = [p.detach().clone() for p in self.G.parameters()] if c.g_ema else None
+        # ``g_ema_decay``: a moving average of G's weights, updated after every step like GAN.G_avg.
+        self.ema_decay, self.t = c.g_ema_decay, 0
+        self.G_avg = [p.detach().clone() for p in self.G.parameters()] if c.g_ema_decay else None
 
     @classmethod
     def from_config(cls, config: GANConfig, device: str = "cpu", seed: int = 0) -> TorchGAN:
@@ -85,31 +85,30 @@ class TorchGAN:
 
     def load_from_tinygan(self, gan: GAN) -> None:
         """Copy a tinygan GAN's weights, BatchNorm statistics and G average (for equivalence checks)."""
-
-        def host(a: Any) -> torch.Tensor:
-            return torch.from_numpy(np.ascontiguousarray(gan.backend.to_numpy(a))).to(self.device)
-
-        def torch_order(net: Any) -> list[torch.Tensor]:
-            """A tinygan network's parameters in the order of the torch twin's ``parameters()``."""
-            out = []
-            for layer in net.layers:
-                if isinstance(layer, Dense):
-                    out += [host(layer.params["W"]).T, host(layer.params["b"])]  # torch keeps W as (out, in)
-                elif isinstance(layer, BatchNorm):
-                    out += [host(layer.params["gamma"]), host(layer.params["beta"])]
-            return out
-
         with torch.no_grad():
             for net, tnet in ((gan.G, self.G), (gan.D, self.D)):
-                for ours, theirs in zip(torch_order(net), tnet.parameters(), strict=True):
+                for ours, theirs in zip(self._torch_order(gan, net), tnet.parameters(), strict=True):
                     theirs.copy_(ours)
                 for ours, theirs in zip(net.layers, tnet, strict=True):
                     if isinstance(ours, BatchNorm):
-                        theirs.running_mean.copy_(host(ours.running_mean))
-                        theirs.running_var.copy_(host(ours.running_var))
+                        theirs.running_mean.copy_(self._host(gan, ours.running_mean))
+                        theirs.running_var.copy_(self._host(gan, ours.running_var))
             if self.G_avg is not None and gan.G_avg is not None:
-                for ours, theirs in zip(torch_order(gan.G_avg.net), self.G_avg, strict=True):
+                for ours, theirs in zip(self._torch_order(gan, gan.G_avg.net), self.G_avg, strict=True):
                     theirs.copy_(ours)
+
+    def _host(self, gan: GAN, a: Any) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(gan.backend.to_numpy(a))).to(self.device)
+
+    def _torch_order(self, gan: GAN, net: Any) -> list[torch.Tensor]:
+        """A tinygan network's parameters in the order of the torch twin's ``parameters()``."""
+        out = []
+        for layer in net.layers:
+            if isinstance(layer, Dense):
+                out += [self._host(gan, layer.params["W"]).T, self._host(gan, layer.params["b"])]  # torch: (out, in)
+            elif isinstance(layer, BatchNorm):
+                out += [self._host(gan, layer.params["gamma"]), self._host(gan, layer.params["beta"])]
+        return out
 
     def _pack(self, x: torch.Tensor) -> torch.Tensor:
         m = self.config.pack

@@ -150,8 +150,8 @@ def test_bench_step_with_torch_cpu():
 
 
 @needs_torch
-@pytest.mark.parametrize(("pack", "g_ema"), [(1, 0.0), (2, 0.9)])
-def test_torch_peer_is_the_same_model(pack, g_ema):
+@pytest.mark.parametrize(("pack", "g_ema_decay"), [(1, 0.0), (2, 0.9)])
+def test_torch_peer_is_the_same_model(pack, g_ema_decay):
     """Same weights in, same losses and parameters out, for three full steps (float64, no dropout)."""
     import torch
     from _torch_peer import TorchGAN
@@ -164,7 +164,7 @@ def test_torch_peer_is_the_same_model(pack, g_ema):
         batch_size=8,
         dtype="float64",
         real_label=0.9,
-        g_ema=g_ema,
+        g_ema_decay=g_ema_decay,
     )
     peer = TorchGAN(gan)
     peer.load_from_tinygan(gan)
@@ -178,7 +178,7 @@ def test_torch_peer_is_the_same_model(pack, g_ema):
     for net, tnet in ((gan.G, peer.G), (gan.D, peer.D)):
         flat = np.concatenate([(p.T if p.ndim == 2 else p).detach().numpy().ravel() for p in tnet.parameters()])
         np.testing.assert_allclose(flat, net.params, rtol=0, atol=1e-9)
-    if g_ema:
+    if g_ema_decay:
         flat = np.concatenate([(p.T if p.ndim == 2 else p).numpy().ravel() for p in peer.G_avg])
         np.testing.assert_allclose(flat, gan.G_avg.params, rtol=0, atol=1e-9)
 

@@ -3,12 +3,16 @@ parameters; sampling, saving and loading leave training state as it was."""
 
 from __future__ import annotations
 
+import os
 from itertools import pairwise
 
 import numpy as np
 import pytest
+from gradcheck import assert_close_grad, conditioning, numerical_grad
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
-from tinygan import GAN, GANConfig
+from tinygan import GAN, Dense, GANConfig, Layer, ReLU
 from tinygan.layers import sigmoid
 from tinygan.losses import bce_with_logits
 from tinygan.trainer import DivergenceError
@@ -214,7 +218,7 @@ def test_sampling_without_latents_does_not_shift_training_noise():
 
 
 def test_averaged_generator_follows_the_ema_formula_and_round_trips(tmp_path):
-    gan = tiny(g_ema=0.9, g_batchnorm=True)
+    gan = tiny(g_ema_decay=0.9, g_batchnorm=True)
     x = np.random.default_rng(0).random((64, 6)).astype(np.float32)
     initial = gan.G.params.copy()
     gan.fit(x, steps=1, batch_size=16)
@@ -244,3 +248,83 @@ def test_learning_rates_decay_exponentially_over_the_run():
     # step t (0-based) of 10 runs at lr₀ · 0.01^(t/10); the config holds lr₀ unchanged
     assert seen == pytest.approx([1e-3 * 0.01 ** (t / 10) for t in range(10)], rel=1e-12)
     assert gan.config.lr_g == 1e-3 and gan.learning_rates()[1] == pytest.approx(1e-3 * 0.01)
+
+
+# -- the generator's gradient through the discriminator, checked numerically ----------------------
+
+
+class Shift(Layer):
+    """A user's own layer with a parameter: ``y = x + b``. Its backward adds ``Σ dy`` to ``db``."""
+
+    def __init__(self, width: int) -> None:
+        self.width = width
+
+    def param_shapes(self):
+        return {"b": (self.width,)}
+
+    def init_params(self, params):
+        params["b"][...] = 0.5
+
+    def forward(self, x):
+        return x + self.params["b"]
+
+    def backward(self, dy, need_dx=True, need_dparams=True):
+        if need_dparams:
+            self.grads["b"] += self.xp.sum(dy, axis=0)
+        return dy if need_dx else None
+
+
+def test_user_layers_work_with_averaging_saving_and_loading(tmp_path):
+    config = GANConfig(data_shape=(2,), data_kind="points", latent_dim=3, g_output=None, batch_size=8,
+                       d_dropout=0.0, g_ema_decay=0.9)
+    gen = [Dense(3, 8, "he"), Shift(8), ReLU(), Dense(8, 2)]
+    disc = [Dense(2, 8, "he"), ReLU(), Dense(8, 1)]
+    gan = GAN(config, seed=1, generator=gen, discriminator=disc)
+    x = np.random.default_rng(0).normal(size=(64, 2)).astype(np.float32)
+    gan.fit(x, steps=6, log_every=3)
+    assert isinstance(gan.G_avg.net.layers[1], Shift)  # the averaged copy holds the user's layer too
+    gan.save(str(tmp_path / "c.npz"))
+    again = GAN.load(str(tmp_path / "c.npz"))
+    z = np.ones((4, 3), np.float32)
+    np.testing.assert_array_equal(again.sample(4, z=z), gan.sample(4, z=z))
+
+
+def test_a_layer_that_cannot_describe_itself_is_refused_at_construction():
+    class Opaque(Shift):
+        def __init__(self, n: int) -> None:
+            super().__init__(n)
+
+    config = GANConfig(data_shape=(2,), data_kind="points", latent_dim=3, g_output=None, batch_size=8)
+    with pytest.raises(TypeError, match="layer Opaque cannot describe itself: .*n"):
+        GAN(config, generator=[Dense(3, 8), Opaque(8), Dense(8, 2)], discriminator=[Dense(2, 1)])
+
+
+@settings(max_examples=int(os.environ.get("TINYGAN_GRADCHECK_EXAMPLES", "20")) // 2, deadline=None)
+@given(seed=st.integers(0, 2**31), half_batch=st.integers(2, 4), latent=st.integers(1, 3),
+       width=st.integers(2, 4), pieces=st.integers(1, 3), pack=st.sampled_from([1, 2]))
+def test_generator_gradient_through_the_discriminator(seed, half_batch, latent, width, pieces, pack):
+    """dL/dθ_G of L = BCE(D(G(z)), 1) as train_step computes it, against central differences in
+    float64: BatchNorm in G, BatchNorm and maxout in D, packing."""
+    config = GANConfig(
+        data_shape=(3,), data_kind="points", latent_dim=latent, g_hidden=[width], g_batchnorm=True,
+        g_output="tanh", d_hidden=[width], d_activation="maxout", maxout_pieces=pieces, d_batchnorm=True,
+        d_dropout=0.0, g_ema_decay=0.0, pack=pack, batch_size=2 * half_batch * pack, dtype="float64",
+    )
+    gan = GAN(config, backend="numpy", seed=seed)
+    rng = np.random.default_rng(seed)
+    for net in (gan.G, gan.D):
+        net.params[...] = rng.standard_normal(net.n_params)
+    z = rng.standard_normal((config.batch_size, latent))
+    kinks = [conditioning(gan.D, gan._pack(gan.G.forward(z)))[0], conditioning(gan.G, z)[0]]
+    assume(min(kinks) > 1e-3)
+
+    def loss(params: np.ndarray) -> float:
+        gan.G.params[...] = params
+        logits = gan.D.forward(gan._pack(gan.G.forward(z)))
+        return float(bce_with_logits(logits, 1.0)[0])
+
+    p0 = gan.G.params.copy()
+    numeric = numerical_grad(loss, p0)
+    gan.G.params[...] = p0
+    gan.generator_gradients(gan.G.forward(z))
+    assert_close_grad(gan.G.grads.copy(), numeric, "generator gradient through D")

@@ -1,5 +1,6 @@
 """Layers: finite-difference gradient checks for every layer, the backward contract, forward values."""
 
+import json
 import math
 import warnings
 
@@ -19,8 +20,9 @@ from gradcheck import (
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from tinygan import BatchNorm, Dense, Dropout, LeakyReLU, Maxout, ReLU, Sequential, Sigmoid, Tanh
+from tinygan import BatchNorm, Dense, Dropout, Layer, LeakyReLU, Maxout, ReLU, Sequential, Sigmoid, Tanh
 from tinygan.backend import to_numpy
+from tinygan.layers import layer_from_spec
 
 SEEDS = st.integers(0, 2**31)
 BATCH = st.integers(1, 6)
@@ -323,6 +325,62 @@ def test_outputs_survive_later_passes(backend, name):
     np.testing.assert_array_equal(to_numpy(y1), y1_host)
     np.testing.assert_array_equal(to_numpy(dx1), dx1_host)
     np.testing.assert_array_equal(to_numpy(x1), random_array(11, (5, 4)))  # inputs are never written
+
+
+@pytest.mark.parametrize("name", [n for n in LAYER_CASES if n != "dropout"])  # each forward draws a new mask
+def test_backward_belongs_to_the_latest_forward(backend, name):
+    """A layer keeps only its latest forward's caches: forward(x1), forward(x2), backward(dy) gives
+    the gradients at x2, exactly as forward(x2), backward(dy) alone does."""
+    x1, x2 = (backend.asarray(random_array(s, (5, 4))) for s in (21, 22))
+    dy = backend.asarray(random_array(23, (5, 4)))
+    results = []
+    for inputs in ((x1, x2), (x2,)):
+        net, layer = _forwarded_layer(backend, name, seed=3)
+        for x in inputs:
+            layer.forward(x)
+        net.zero_grad()
+        results.append((to_numpy(layer.backward(dy)).copy(), to_numpy(net.grads).copy()))
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    np.testing.assert_array_equal(results[0][1], results[1][1])
+
+
+SPEC_CASES = [Dense(3, 5, "he", 0.2), ReLU(), LeakyReLU(0.1), Maxout(3), Tanh(), Sigmoid(), Dropout(0.25),
+              BatchNorm(7, momentum=0.2, eps=1e-3)]
+
+
+@pytest.mark.parametrize("layer", SPEC_CASES, ids=lambda layer: type(layer).__name__)
+def test_spec_rebuilds_every_layer(layer):
+    rebuilt = layer_from_spec(layer.spec())
+    assert type(rebuilt) is type(layer) and rebuilt.spec() == layer.spec()
+    assert json.loads(json.dumps(layer.spec())) == layer.spec()
+
+
+class Scale(Layer):
+    """A user's layer: ``y = factor · x``; its constructor argument is stored under its own name."""
+
+    def __init__(self, factor: float = 2.0) -> None:
+        self.factor = factor
+
+    def forward(self, x):
+        return x * self.factor
+
+    def backward(self, dy, need_dx=True, need_dparams=True):
+        return dy * self.factor if need_dx else None
+
+
+class Forgetful(Layer):
+    """A user's layer that does not keep its constructor argument: it cannot be described."""
+
+    def __init__(self, factor: float = 2.0) -> None:
+        self.k = factor
+
+
+def test_user_layers_are_rebuilt_by_name_and_undescribable_ones_are_named():
+    assert type(layer_from_spec({"type": "Scale", "factor": 3.0})) is Scale
+    with pytest.raises(TypeError, match="layer Forgetful cannot describe itself: .*factor"):
+        Forgetful().spec()
+    with pytest.raises(ValueError, match="unknown layer type 'Nope'.*import the module"):
+        layer_from_spec({"type": "Nope"})
 
 
 # --------------------------------------------------------------------------------------------

@@ -238,13 +238,13 @@ class Ops:
     def matmul(self, a: Array, b: Array, out: Array | None = None) -> Array:
         return self.xp.matmul(a, b, out=out) if self.native else a @ b
 
-    def positive(self, x: Array, out: Array | None = None) -> Array:
+    def positive_mask(self, x: Array, out: Array | None = None) -> Array:
         """``1`` where ``x > 0``, else ``0``, in ``x``'s dtype (a multiplicative mask)."""
         if self.native and out is not None:
             return self.xp.greater(x, 0, out=out)  # True/False written as 1/0 into a float array
         return self.xp.astype(x > 0, x.dtype)
 
-    def at_least(self, x: Array, threshold: float, out: Array | None = None) -> Array:
+    def at_least_mask(self, x: Array, threshold: float, out: Array | None = None) -> Array:
         """``1`` where ``x >= threshold``, else ``0``, in ``x``'s dtype."""
         if self.native and out is not None:
             return self.xp.greater_equal(x, threshold, out=out)

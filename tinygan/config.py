@@ -26,7 +26,7 @@ class GANConfig:
     ``(28, 28)`` or ``(2,)``. ``g_output`` is ``"tanh"`` (model space [−1, 1]), ``"sigmoid"``
     ([0, 1]) or ``None`` (unbounded, for 2-D points). ``real_label`` below 1 is one-sided label
     smoothing; ``pack`` > 1 lets D judge ``pack`` samples at once (PacGAN). ``maxout_pieces`` is
-    the number of linear pieces per unit of a ``"maxout"`` activation. ``g_ema`` > 0 keeps an
+    the number of linear pieces per unit of a ``"maxout"`` activation. ``g_ema_decay`` > 0 keeps an
     exponential moving average of G's weights with that decay and samples from it (Yazıcı et
     al., 2019). ``lr_decay`` < 1 decays both learning rates exponentially over a run, to
     ``lr_decay`` times their start at the end. ``lr_g``/``lr_d`` are the one source of the
@@ -52,7 +52,7 @@ class GANConfig:
     lr_d: float = 2e-4
     betas: tuple[float, float] = (0.5, 0.999)
     real_label: float = 1.0
-    g_ema: float = 0.999
+    g_ema_decay: float = 0.999
     lr_decay: float = 1.0
     pack: int = 1
     batch_size: int = 64
@@ -87,10 +87,15 @@ class GANConfig:
         """The config described by ``data`` (a mapping from :meth:`to_json`); unknown keys are refused."""
         if not isinstance(data, dict):
             raise ValueError(f"GAN config must be a mapping of settings, got {type(data).__name__}")
+        data = {_RENAMED.get(k, k): v for k, v in data.items()}
         unknown = sorted(set(data) - {f.name for f in fields(cls)})
         if unknown:
             raise ValueError(f"unknown GAN config keys: {', '.join(map(repr, unknown))}")
         return cls(**data)
+
+
+# Fields' earlier names, as checkpoints and config.json files written before the rename hold them.
+_RENAMED = {"g_ema": "g_ema_decay"}
 
 
 # -- validation: each field's meaning, checked where the value enters ------------------------
@@ -166,7 +171,7 @@ _CHECKS = {
     "lr_d": _positive,
     "betas": _betas,
     "real_label": _within(0.5, 1.0, lo_open=True, hi_open=False),
-    "g_ema": _within(0.0, 1.0),
+    "g_ema_decay": _within(0.0, 1.0),
     "lr_decay": _positive,
     "pack": _count,
     "batch_size": _count,
@@ -183,7 +188,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # The reference recipe plus dropout in D and sampling from an average of G's weights.
     "default": {},
     # PyTorch-GAN's implementations/gan/gan.py (with a normal BatchNorm eps).
-    "reference": {"d_dropout": 0.0, "g_ema": 0.0},
+    "reference": {"d_dropout": 0.0, "g_ema_decay": 0.0},
     # The article's model: ReLU everywhere, a sigmoid output, no BatchNorm, a wider D.
     "article": {
         "g_activation": "relu",
@@ -192,7 +197,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "d_hidden": [1024, 512, 256],
         "d_activation": "relu",
         "d_dropout": 0.0,
-        "g_ema": 0.0,
+        "g_ema_decay": 0.0,
     },
     # 2-D mixtures (PacGAN's synthetic experiments) at a budget of about 10,000 steps.
     "points": {
@@ -204,7 +209,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "d_hidden": [200, 200, 200],
         "d_activation": "relu",
         "d_dropout": 0.0,
-        "g_ema": 0.0,
+        "g_ema_decay": 0.0,
         "lr_g": 2e-3,
         "lr_d": 2e-3,
         "lr_decay": 1e-3,

@@ -171,7 +171,7 @@ class LeakyReLU(Layer):
         # dy/dx as a multiplier, 1 where x > 0 and slope elsewhere, made by arithmetic on a 0/1
         # mask: a multiply is many times faster than a masked select (``where``) on a CPU, and
         # 1·(1 − slope) + slope rounds to exactly 1, so y is exactly x there.
-        factor = ops.positive(x, out=self.work.get("factor", x.shape, x.dtype))
+        factor = ops.positive_mask(x, out=self.work.get("factor", x.shape, x.dtype))
         factor *= 1 - self.slope
         factor += self.slope
         self.factor = factor
@@ -260,7 +260,7 @@ class Dropout(Layer):
             self.mask = None
             return x
         u = self.rng.uniform(x.shape, x.dtype, out=self.work.get("mask", x.shape, x.dtype))
-        self.mask = self.ops.at_least(u, self.p, out=u)  # keep (1) where u ≥ p, in place of u
+        self.mask = self.ops.at_least_mask(u, self.p, out=u)  # keep (1) where u ≥ p, in place of u
         self.mask *= 1.0 / (1.0 - self.p)
         return self.ops.multiply(x, self.mask)
 

@@ -99,7 +99,7 @@ MODEL_OPTIONS = {
     "lr_g": (_positive_float, "generator Adam learning rate"),
     "lr_d": (_positive_float, "discriminator Adam learning rate"),
     "lr_decay": (_positive_float, "both learning rates decay exponentially to this fraction by the last step"),
-    "g_ema": (_probability, "decay of the moving average of G's weights used for sampling (0 = off)"),
+    "g_ema_decay": (_probability, "decay of the moving average of G's weights used for sampling (0 = off)"),
     "pack": (_positive_int, "PacGAN packing: D judges this many samples at once (1 = off)"),
     "batch_size": (_positive_int, "batch size [default: the preset's, 64]"),
 }
@@ -113,6 +113,10 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         if action.default is None or action.default is False:
             return action.help or ""
         return super()._get_help_string(action)
+
+
+# Earlier names of model options, still accepted.
+OLD_SPELLINGS = {"g_ema_decay": ("--g-ema",)}
 
 
 def _shared_options() -> dict[str, argparse.ArgumentParser]:
@@ -184,4 +188,5 @@ def _train_options(train: argparse.ArgumentParser) -> None:
     train.add_argument("--no-eval", action="store_true", help="skip the quality metrics at the end (eval.json)")
     model = train.add_argument_group("model options (override the preset)")
     for name, (kind, text) in MODEL_OPTIONS.items():
-        model.add_argument("--" + name.replace("_", "-"), dest=name, type=kind, default=None, help=text)
+        flags = ["--" + name.replace("_", "-"), *OLD_SPELLINGS.get(name, ())]
+        model.add_argument(*flags, dest=name, type=kind, default=None, help=text)

@@ -1,0 +1,194 @@
+"""What every tinygan model shares: networks with their optimizers, step counters, and its state.
+
+A model (:class:`~tinygan.gan.GAN`, later others) names its networks (``G``, ``D``), each with
+the constructor argument that takes its layers and the Adam optimizer that trains it. From those
+names this module saves and restores everything a checkpoint holds of a model -- parameters,
+BatchNorm statistics, optimizer moments and step counts, averaged weights, the random state and
+the step -- and rebuilds a model from a file, checking it before allocating what it asks for.
+
+The step is counted twice: ``step`` on the host, for bookkeeping (log intervals, checkpoint
+names), and ``steps_done`` as a 0-d array on the device, the only count a kernel ever sees.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+
+from .averaging import AveragedNetwork
+from .backend import Backend, get_backend
+from .errors import DivergenceError
+from .layers import Layer, layer_from_spec
+from .network import Sequential, count_params
+from .optim import Adam
+
+
+def seeded_latents(n: int, latent_dim: int, seed: int) -> np.ndarray:
+    """``n`` latent vectors from ``seed``, drawn on the host so that every backend sees the same ones.
+
+    Drawn row by row from one stream: the first ``k`` rows do not depend on ``n``.
+    """
+    return np.random.default_rng(seed).standard_normal((n, latent_dim)).astype(np.float32)
+
+
+def decayed(lr: float, decay: float, done: Any, total: Any) -> Any:
+    """``lr · decay^(done / total)``: the learning rate after ``done`` of ``total`` steps.
+
+    Works on host numbers and on 0-d device arrays alike.
+    """
+    return lr * decay ** (done / total)
+
+
+class Model:
+    """Base class: a config, networks named in :attr:`NETWORKS`, their optimizers, counters and state.
+
+    Subclasses set ``kind`` (the checkpoint's model name), ``config_class`` and ``NETWORKS``
+    (network name → the constructor argument that takes its layers), build ``self.nets`` and
+    ``self.optimizers`` with the same names, and may set ``self.averaged`` (network name →
+    :class:`~tinygan.averaging.AveragedNetwork`).
+    """
+
+    kind: ClassVar[str]
+    config_class: ClassVar[type]
+    NETWORKS: ClassVar[dict[str, str]]
+
+    def __init__(self, config: Any, backend: str | Backend | None, seed: int) -> None:
+        self.config = config
+        self.backend = get_backend(backend)
+        self.xp = xp = self.backend.xp
+        self.dtype = self.backend.dtype(config.dtype)
+        self.seed = seed
+        self.rng = self.backend.rng(seed)
+        self.sample_rng = self.backend.rng(seed + 7919)  # its own stream: sampling never shifts training
+        self.nets: dict[str, Sequential] = {}
+        self.optimizers: dict[str, Adam] = {}
+        self.averaged: dict[str, AveragedNetwork] = {}
+        self.dataset_name: str | None = None  # what it was trained on, kept in checkpoints for `eval`
+        self.step = 0  # training steps taken, on the host: for bookkeeping, never passed to a kernel
+        self.steps_done = xp.zeros((), dtype=xp.float64)  # the same count, on the device
+        self.horizon = xp.ones((), dtype=xp.float64)  # steps in the run, for a learning-rate decay
+
+    def _network(self, layers: list[Layer]) -> Sequential:
+        for layer in layers:
+            layer.spec()  # a layer that cannot describe itself could not be averaged or saved: say so now
+        return Sequential(layers, self.backend, self.config.dtype, rng=self.rng)
+
+    @property
+    def n_params(self) -> int:
+        """Trainable values of all networks together."""
+        return sum(net.n_params for net in self.nets.values())
+
+    def set_horizon(self, total_steps: int) -> None:
+        """The run's length in steps, over which a learning-rate decay runs."""
+        self.horizon[...] = max(int(total_steps), 1)
+
+    def _count_step(self) -> None:
+        self.steps_done += 1
+        self.step += 1
+        for average in self.averaged.values():
+            average.update(self.steps_done)
+
+    def check_finite(self) -> None:
+        """Raise :class:`~tinygan.errors.DivergenceError` if any parameter is NaN or infinite."""
+        for name, net in self.nets.items():
+            if not bool(self.xp.all(self.xp.isfinite(net.params))):
+                raise DivergenceError(f"training diverged at step {self.step}: {self.describe(name)} parameters "
+                                      "are not finite")
+
+    def describe(self, net: str) -> str:
+        """A network's name in messages (``generator`` for ``G``)."""
+        return self.NETWORKS.get(net, net)
+
+    # -- state: what a checkpoint holds of the model -----------------------------------------
+
+    def state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """(arrays, metadata) from which :meth:`from_state` rebuilds this model, training state included.
+
+        Raises :class:`~tinygan.errors.DivergenceError` if a value is not finite: a diverged
+        model must never replace the last good checkpoint.
+        """
+        arrays = {}
+        for name, net in self.nets.items():
+            arrays.update({f"{name}/{k}": v for k, v in net.state_dict().items()})
+            arrays.update({f"opt_{name.lower()}/{k}": v for k, v in self.optimizers[name].state_dict().items()})
+        for name, average in self.averaged.items():
+            arrays.update({f"{name}_avg/{k}": v for k, v in average.state_dict().items()})
+        for key, a in arrays.items():
+            if a.dtype.kind == "f" and not np.isfinite(a).all():
+                raise DivergenceError(f"training diverged at step {self.step}: {key} is not finite")
+        meta = {
+            "model": self.kind,
+            "config": self.config.to_json(),
+            **{arg: [layer.spec() for layer in self.nets[name].layers] for name, arg in self.NETWORKS.items()},
+            "seed": self.seed,
+            "step": self.step,
+            "dataset": self.dataset_name,
+            "backend": self.backend.name,
+            "rng": self.rng.get_state(),
+        }
+        return arrays, meta
+
+    @classmethod
+    def from_state(cls, arrays: dict[str, np.ndarray], meta: dict[str, Any], backend: str | Backend | None = None):
+        """Rebuild a model from :meth:`state` output; raises ``ValueError`` saying what does not fit."""
+        try:
+            config = cls.config_class.from_json(meta.get("config"))
+            layers = {name: [layer_from_spec(spec) for spec in _specs(meta, arg)] for name, arg in cls.NETWORKS.items()}
+            seed = meta.get("seed", 0)
+            if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+                raise ValueError(f"seed {seed!r} is not a non-negative integer")
+        except Exception as e:  # the description comes from a file: any failure means it is unusable
+            raise ValueError(f"invalid model configuration ({e})") from None
+        for name, net_layers in layers.items():  # before allocating what the file asks for
+            wanted = count_params(net_layers)
+            held = sum(a.size for k, a in arrays.items() if k.startswith(name + "/"))
+            if wanted > held:
+                raise ValueError(
+                    f"does not fit this model ({name} needs {wanted} parameters, the file holds {held} values for it)"
+                )
+        try:
+            model = cls(config, backend, seed, **{cls.NETWORKS[name]: v for name, v in layers.items()})
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"invalid model configuration ({e})") from None
+        model.restore(arrays, meta)
+        return model
+
+    def restore(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
+        """Load networks, optimizers, step and random state from :meth:`state` output into this model.
+
+        Raises ``ValueError`` saying what is wrong: an invalid training state, or arrays that do
+        not fit this model.
+        """
+        step, rng = meta.get("step", 0), meta.get("rng", {})
+        if not isinstance(step, int) or isinstance(step, bool) or step < 0:
+            raise ValueError(f"invalid training state (step {step!r} is not a count)")
+        if not isinstance(rng, dict):
+            raise ValueError("invalid training state (random-generator state is not a mapping)")
+        odd = [k for k, v in arrays.items() if np.asarray(v).dtype.kind not in "biuf"]
+        if odd:
+            raise ValueError(f"array {odd[0]!r} is not numeric")
+        parts = {}
+        for name, net in self.nets.items():
+            parts[name], parts[f"opt_{name.lower()}"] = net.load_state_dict, self.optimizers[name].load_state_dict
+        parts.update({f"{name}_avg": average.load_state_dict for name, average in self.averaged.items()})
+        try:
+            for prefix, load in parts.items():
+                load({k.split("/", 1)[1]: v for k, v in arrays.items() if k.startswith(prefix + "/")})
+        except (KeyError, ValueError, TypeError, IndexError, OverflowError) as e:
+            raise ValueError(f"does not fit this model ({e})") from None
+        try:
+            self.rng.set_state(rng, fallback_seed=self.seed * 1_000_003 + step)
+        except (KeyError, ValueError, TypeError, OverflowError) as e:
+            raise ValueError(f"invalid random-generator state ({e})") from None
+        self.step = step
+        self.steps_done[...] = step
+        name = meta.get("dataset")
+        self.dataset_name = name if isinstance(name, str) else None
+
+
+def _specs(meta: dict[str, Any], name: str) -> list[dict[str, Any]]:
+    specs = meta.get(name)
+    if not isinstance(specs, list) or not all(isinstance(s, dict) for s in specs):
+        raise ValueError(f"{name} description is not a list of layers")
+    return specs
