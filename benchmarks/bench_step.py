@@ -23,8 +23,9 @@ asynchronous launches are never mistaken for finished work. The backends (and fl
 batch size are measured in interleaved rounds, so a burst of load from other processes on a
 shared machine hits all of them alike. Reported: median, min, max and the quartiles (p25, p75).
 
-Backends that cannot run here (no CuPy/CUDA, no PyTorch, CUDA-graph capture not implemented in
-the engine yet) still get a row, marked with the reason.
+Backends that cannot run here (no CuPy/CUDA, no PyTorch) still get a row, marked with the reason.
+``cupy-graph`` records tinygan's whole step as one CUDA graph and replays it (see
+``tinygan/backend/cuda.py``); if recording fails at run time the row's note says so.
 """
 
 from __future__ import annotations
@@ -234,41 +235,25 @@ def _cycler(pool: list[Any], fn: Callable[..., Any]) -> Callable[[], Any]:
 
 
 def make_tinygan_runner(backend: str, model: str, batch: int) -> tuple[Runner, GAN]:
-    """A runner of ``GAN.train_step`` on ``backend`` ("numpy", "cupy" or "cupy-graph")."""
-    lib = "cupy" if backend.startswith("cupy") else backend
-    if lib == "cupy":
-        try:
-            get_backend("cupy")
-        except BackendError as e:  # no CuPy, no driver or no device: the message says which
-            raise Unavailable(str(e)) from None
-    gan = GAN.from_preset(model, DATA_SHAPE, backend=lib, seed=0, batch_size=batch)
+    """A runner of ``GAN.train_step`` on ``backend`` ("numpy", "cupy" or "cupy-graph").
+
+    On "cupy-graph" the first call runs eagerly, the second records the step as a CUDA graph
+    (both within the warm-up), and the timed calls replay it.
+    """
+    try:
+        gan = GAN.from_preset(model, DATA_SHAPE, backend=backend, seed=0, batch_size=batch)
+    except BackendError as e:  # no CuPy, no driver or no device: the message says which
+        raise Unavailable(str(e)) from None
     be = gan.backend
+    if backend == "cupy-graph" and not be.records_steps:
+        raise Unavailable("cuBLAS cannot be called directly here, so the step cannot be recorded")
     pool = [
         (be.asarray(r, dtype=gan.dtype), be.asarray(z, dtype=gan.dtype))
         for r, z in _inputs(batch, gan.config.latent_dim)
     ]
-    if backend == "cupy-graph":
-        step = _captured_step(gan, *pool[0])
-        return _cupy_event_runner(backend, step), gan
-    if lib == "cupy":
+    if be.on_gpu:
         return _cupy_event_runner(backend, _cycler(pool, gan.train_step)), gan
     return Runner(backend, _cycler(pool, gan.train_step), "cpu", be.synchronize), gan
-
-
-def _captured_step(gan: GAN, real: Any, z: Any) -> Callable[[], Any]:
-    """The whole step captured as a CUDA graph, from the engine, or :class:`Unavailable`.
-
-    Expected engine API (either): ``gan.capture_step(real, z)`` or ``tinygan.graph.CapturedStep(gan,
-    real, z)``, returning a callable that replays one full training step on the static input
-    buffers ``real`` and ``z`` (which the caller may refill in place between replays).
-    """
-    if hasattr(GAN, "capture_step"):
-        return gan.capture_step(real, z)
-    try:
-        from tinygan.graph import CapturedStep  # type: ignore[import-not-found]
-    except ImportError:
-        raise Unavailable("not implemented: tinygan has no GAN.capture_step / tinygan.graph.CapturedStep yet") from None
-    return CapturedStep(gan, real, z)
 
 
 def _cores() -> int:
@@ -504,6 +489,10 @@ def bench_batch(
         row["foreign_cpu_load"] = foreign
         if foreign is not None and foreign > 0.1:
             row["note"] = f"busy machine: other processes used {foreign:.0%} of the CPUs"
+    for b, gan in gans.items():  # a step that could not be recorded ran eagerly: say so in its row
+        failed = [r.failed for r in gan.__dict__.get("_recordings", {}).values() if r.failed]
+        if failed:
+            rows[b]["note"] = f"not recorded, ran eagerly: {failed[0]}"
     for b, row in rows.items():
         peer = TORCH_OF_DEVICE[DEVICE_OF[b]]
         if row["status"] == "ok" and peer in runners:

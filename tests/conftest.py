@@ -1,22 +1,27 @@
 """Shared fixtures: every engine test body runs on each backend that is usable here."""
 
+import importlib.util
+
 import pytest
 
 from tinygan.backend import cupy_available, get_backend
 
-BACKEND_NAMES = ["numpy", "array-api-strict", "cupy"]
+BACKEND_NAMES = ["numpy", "array-api-strict", "cupy", "cupy-graph"]
 
 
 def _param(name):
     marks = []
-    if name == "cupy" and not cupy_available():
-        marks.append(pytest.mark.skip(reason="cupy backend: CuPy or a CUDA device is not available"))
+    if name.startswith("cupy") and not cupy_available():
+        marks.append(pytest.mark.skip(reason=f"{name} backend: CuPy or a CUDA device is not available"))
+    if name == "array-api-strict" and importlib.util.find_spec("array_api_strict") is None:
+        marks.append(pytest.mark.skip(reason="array-api-strict is not installed (pip install -e '.[test]')"))
     return pytest.param(name, marks=marks, id=name)
 
 
 @pytest.fixture(params=[_param(n) for n in BACKEND_NAMES])
 def backend(request):
-    """A tinygan Backend: numpy, the strict array-API namespace (portability), and cupy on a GPU."""
+    """A tinygan Backend: numpy, the strict array-API namespace (portability), and on a GPU cupy and
+    cupy-graph (CuPy with the matrix products a CUDA graph can record)."""
     return get_backend(request.param)
 
 

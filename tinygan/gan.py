@@ -124,7 +124,18 @@ class GAN(Model):
         (drawn from the model's generator when omitted). Metrics are 0-d arrays (read them at log
         intervals, not every step, on a GPU): ``d_loss = −V`` on this batch, ``g_loss``
         (non-saturating), ``d_real`` = mean D(x), ``d_fake`` = mean D(G(z)) before the D update.
+        On ``cupy-graph`` the step is recorded once as a CUDA graph and replayed; its metrics are
+        then the same arrays each step, overwritten by the next.
         """
+        if self.backend.records_steps:
+            metrics = self._recorded(z is None)(real, z)
+        else:
+            metrics = self.device_step(real, z)
+        self.step += 1
+        return metrics
+
+    def device_step(self, real: Array, z: Array | None = None) -> dict[str, Array]:
+        """The device work of :meth:`train_step`, without the host's step count: what a CUDA graph records."""
         xp = self.xp
         z = self.noise(real.shape[0]) if z is None else z
         lr_g, lr_d = self.learning_rates()
@@ -135,13 +146,17 @@ class GAN(Model):
         self.opt_d.step(lr_d)
         g_loss = self.generator_gradients(fake)
         self.opt_g.step(lr_g)
-        self._count_step()
+        self._count_device_step()
         return {
             "d_loss": d_loss,
             "g_loss": g_loss,
             "d_real": xp.mean(sigmoid(logit_real, xp)),
             "d_fake": xp.mean(sigmoid(logit_fake, xp)),
         }
+
+    def _host_values(self) -> tuple:
+        c = self.config  # the values a live model's config may change between steps (a resume does)
+        return (c.lr_g, c.lr_d, c.lr_decay, c.real_label, c.betas, c.g_ema_decay)
 
     def _discriminator_gradients(self, real: Array, fake: Array) -> tuple[Array, Array, Array]:
         """D's gradients of BCE(D(x), real_label) + BCE(D(G(z)), 0): D ascends V. ``fake`` is a constant here.

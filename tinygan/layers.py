@@ -50,7 +50,7 @@ class Layer:
         """
         self.xp = xp
         self.rng = rng
-        self.ops = Ops(xp)
+        self.ops = Ops(xp, rng.backend.matmul)
         self.work = Workspace(xp)
 
     def param_shapes(self) -> dict[str, tuple[int, ...]]:
@@ -137,7 +137,7 @@ class Dense(Layer):
 
     def forward(self, x: Array) -> Array:
         self.x = x
-        y = x @ self.params["W"]
+        y = self.ops.matmul(x, self.params["W"])
         y += self.params["b"]
         return y
 
@@ -146,7 +146,7 @@ class Dense(Layer):
             dw = self.work.get("dW", self.grads["W"].shape, dy.dtype)
             self.grads["W"] += self.ops.matmul(self.x.T, dy, out=dw)
             self.grads["b"] += self.xp.sum(dy, axis=0)
-        return dy @ self.params["W"].T if need_dx else None
+        return self.ops.matmul(dy, self.params["W"].T) if need_dx else None
 
 
 class ReLU(Layer):

@@ -12,12 +12,14 @@ names), and ``steps_done`` as a 0-d array on the device, the only count a kernel
 
 from __future__ import annotations
 
+import json
 from typing import Any, ClassVar
 
 import numpy as np
 
 from .averaging import AveragedNetwork
 from .backend import Backend, get_backend
+from .backend.cuda import RecordedStep
 from .errors import DivergenceError
 from .layers import Layer, layer_from_spec
 from .network import Sequential, count_params
@@ -83,11 +85,35 @@ class Model:
         """The run's length in steps, over which a learning-rate decay runs."""
         self.horizon[...] = max(int(total_steps), 1)
 
-    def _count_step(self) -> None:
+    def _count_device_step(self) -> None:
+        """The device's part of finishing a step: the step count there, and the averaged weights."""
         self.steps_done += 1
-        self.step += 1
         for average in self.averaged.values():
             average.update(self.steps_done)
+
+    def _recorded(self, draws_noise: bool) -> RecordedStep:
+        """The recorded version of :meth:`device_step` (one per input signature), built on first use.
+
+        Its key holds what reaches kernels as host values -- the config's learning rates and
+        targets -- and the random generator's identity (a resume replaces it).
+        """
+        steps = self.__dict__.setdefault("_recordings", {})
+        if draws_noise not in steps:
+            steps[draws_noise] = RecordedStep(
+                self.device_step, graphs=self.backend.records_steps,
+                key=lambda: (self._host_values(), id(self.rng._gen)),
+                keep=self._reused_buffers,
+            )
+        return steps[draws_noise]
+
+    def _host_values(self) -> Any:
+        """The config's values that reach kernels as host numbers (all of it, unless a model says less)."""
+        return json.dumps(self.config.to_json(), sort_keys=True)
+
+    def _reused_buffers(self) -> list:
+        """Arrays a step reuses from step to step (layer workspaces), which a recording must keep alive."""
+        nets = [*self.nets.values(), *(average.net for average in self.averaged.values())]
+        return [a for net in nets for layer in net.layers for a in layer.work.arrays.values()]
 
     def check_finite(self) -> None:
         """Raise :class:`~tinygan.errors.DivergenceError` if any parameter is NaN or infinite."""

@@ -1,0 +1,114 @@
+"""Reusing memory on the hot path: arrays kept from step to step, filled through ``out=``.
+
+A training step on NumPy spends as much time on fresh temporaries (allocation, and the page
+faults of touching new memory) as on arithmetic, once its arrays outgrow the allocator's caches.
+Layers and optimizers therefore write intermediate results into arrays they keep from step to
+step, through ``out=`` -- which NumPy and CuPy functions take and the array API does not. The
+two helpers below keep the engine's math written once: on other namespaces ``Workspace.get``
+returns ``None`` and the ``Ops`` functions ignore ``out`` and return a new array. Fused CuPy
+kernels live here too.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .core import Array
+
+
+def writes_out(xp: Any) -> bool:
+    """True when ``xp``'s functions accept ``out=`` (NumPy and CuPy, or a stand-in named like them)."""
+    return xp is np or getattr(xp, "__name__", "") in ("numpy", "cupy")
+
+
+class Ops:
+    """``xp``'s elementwise and matrix functions with an optional ``out=`` array.
+
+    On NumPy and CuPy the result is written into ``out`` when one is given; on other namespaces
+    ``out`` is ignored and a new array is returned. Either way, use the return value.
+    """
+
+    def __init__(self, xp: Any, matmul: Any = None) -> None:
+        self.xp = xp
+        self.native = writes_out(xp)
+        self._matmul = matmul
+
+    def subtract(self, a: Array | float, b: Array | float, out: Array | None = None) -> Array:
+        return self.xp.subtract(a, b, out=out) if self.native else a - b
+
+    def multiply(self, a: Array, b: Array | float, out: Array | None = None) -> Array:
+        return self.xp.multiply(a, b, out=out) if self.native else a * b
+
+    def divide(self, a: Array, b: Array | float, out: Array | None = None) -> Array:
+        return self.xp.divide(a, b, out=out) if self.native else a / b
+
+    def sqrt(self, a: Array, out: Array | None = None) -> Array:
+        return self.xp.sqrt(a, out=out) if self.native else self.xp.sqrt(a)
+
+    def matmul(self, a: Array, b: Array, out: Array | None = None) -> Array:
+        if self._matmul is not None:
+            return self._matmul(a, b, out)
+        return self.xp.matmul(a, b, out=out) if self.native else a @ b
+
+    def positive_mask(self, x: Array, out: Array | None = None) -> Array:
+        """``1`` where ``x > 0``, else ``0``, in ``x``'s dtype (a multiplicative mask)."""
+        if self.native and out is not None:
+            return self.xp.greater(x, 0, out=out)  # True/False written as 1/0 into a float array
+        return self.xp.astype(x > 0, x.dtype)
+
+    def at_least_mask(self, x: Array, threshold: float, out: Array | None = None) -> Array:
+        """``1`` where ``x >= threshold``, else ``0``, in ``x``'s dtype."""
+        if self.native and out is not None:
+            return self.xp.greater_equal(x, threshold, out=out)
+        return self.xp.astype(x >= threshold, x.dtype)
+
+
+class Workspace:
+    """Named arrays kept from call to call, so that steady-state training allocates nothing.
+
+    ``get(name, shape, dtype)`` returns the array stored under ``name``, (re)allocated when the
+    shape or dtype asked for changes. Its contents are whatever the last user left there. On
+    namespaces without ``out=`` support it returns ``None``, which :class:`Ops` treats as "allocate".
+    """
+
+    def __init__(self, xp: Any) -> None:
+        self.xp = xp
+        self.enabled = writes_out(xp)
+        self.arrays: dict[str, Array] = {}
+
+    def get(self, name: str, shape: tuple[int, ...], dtype: Any) -> Array | None:
+        if not self.enabled:
+            return None
+        a = self.arrays.get(name)
+        if a is None or tuple(a.shape) != tuple(shape) or a.dtype != dtype:
+            a = self.arrays[name] = self.xp.empty(shape, dtype=dtype)
+        return a
+
+
+_CUPY_ADAM: Any = None
+
+
+def fused_adam(xp: Any) -> Any:
+    """CuPy only: one elementwise kernel doing Adam's whole update (else ``None``).
+
+    Called as ``kernel(g, b1, 1 - b1, b2, 1 - b2, step_size, c2, eps, params, m, v)`` with the
+    same meaning as in :class:`tinygan.optim.Adam`; it updates ``params``, ``m`` and ``v`` in
+    place. On a GPU this replaces a dozen kernel launches, each a full pass over the buffers.
+    """
+    global _CUPY_ADAM
+    if getattr(xp, "__name__", "") != "cupy":
+        return None
+    if _CUPY_ADAM is None:
+        _CUPY_ADAM = xp.ElementwiseKernel(
+            "T g, T b1, T a1, T b2, T a2, T step_size, T c2, T eps",
+            "T p, T m, T v",
+            """
+            m = b1 * m + a1 * g;
+            v = b2 * v + a2 * (g * g);
+            p -= step_size * (m / (sqrt(v) * c2 + eps));
+            """,
+            "tinygan_adam",
+        )
+    return _CUPY_ADAM
