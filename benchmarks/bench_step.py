@@ -489,15 +489,20 @@ def bench_batch(
         row["foreign_cpu_load"] = foreign
         if foreign is not None and foreign > 0.1:
             row["note"] = f"busy machine: other processes used {foreign:.0%} of the CPUs"
-    for b, gan in gans.items():  # a step that could not be recorded ran eagerly: say so in its row
-        failed = [r.failed for r in gan.__dict__.get("_recordings", {}).values() if r.failed]
-        if failed:
-            rows[b]["note"] = f"not recorded, ran eagerly: {failed[0]}"
+    _note_unrecorded(rows, gans)
     for b, row in rows.items():
         peer = TORCH_OF_DEVICE[DEVICE_OF[b]]
         if row["status"] == "ok" and peer in runners:
             row["ratio_to_torch"] = row["median_ms"] / rows[peer]["median_ms"]
     return [rows[b] for b in backends]
+
+
+def _note_unrecorded(rows: dict[str, dict], gans: dict[str, GAN]) -> None:
+    """A step that could not be recorded as a CUDA graph ran eagerly: say so in its row."""
+    for b, gan in gans.items():
+        failed = [r.failed for r in gan.__dict__.get("_recordings", {}).values() if r.failed]
+        if failed:
+            rows[b]["note"] = f"not recorded, ran eagerly: {failed[0]}"
 
 
 # ============================================================================ machine description
