@@ -7,7 +7,7 @@ import pytest
 from gradcheck import random_array
 
 from tinygan import SGD, Adam, Sequential, mlp
-from tinygan.backend import to_numpy
+from tinygan.backend import namespace_of, to_numpy
 
 N = 50
 STEPS = 6
@@ -86,7 +86,7 @@ class _AdamWrongCorrection(Adam):
         self.v *= b2
         self.v += (1 - b2) * (self.grads * self.grads)
         c1, c2 = self.correction(b1, b2)
-        xp = self.params.__array_namespace__()
+        xp = namespace_of(self.params)
         self.params -= self.lr * (self.m / c1) / (xp.sqrt(self.v / c2) + self.eps)
 
 
