@@ -216,6 +216,52 @@ def test_zero_grad(backend):
             np.testing.assert_array_equal(to_numpy(g), 0.0)
 
 
+def test_start_gradients_writes_then_adds_without_zeroing(backend):
+    """After start_gradients the first backward writes each gradient over whatever the buffer held
+    (no fill, no extra pass), the second adds; the results equal zero_grad's, whatever the garbage."""
+    dy1, dy2 = (backend.asarray(random_array(s, (6, 2))) for s in (1, 2))
+    expected = []
+    for dys in ((dy1,), (dy1, dy2)):
+        net = _forwarded_net(backend)
+        net.zero_grad()
+        for dy in dys:
+            net.backward(dy)
+        expected.append(to_numpy(net.grads).copy())
+    for dys, want in zip(((dy1,), (dy1, dy2)), expected, strict=True):
+        net = _forwarded_net(backend)
+        net.grads[...] = backend.asarray(random_array(7, (net.n_params,)) * 1e6)  # stale values
+        net.start_gradients()
+        for dy in dys:
+            net.backward(dy)
+        np.testing.assert_array_equal(to_numpy(net.grads), want)
+
+
+class _AddsOnly(Dense):
+    """A layer that can only add into its gradients (as a user's layer may): start_gradients zeroes it."""
+
+    writes_first = False
+
+    def backward(self, dy, need_dx=True, need_dparams=True):
+        if need_dparams:
+            self.grads["W"] += self.x.T @ dy
+            self.grads["b"] += self.xp.sum(dy, axis=0)
+        return dy @ self.params["W"].T if need_dx else None
+
+
+def test_start_gradients_zeroes_layers_that_only_add(backend):
+    net = random_net(backend, [_AddsOnly(3, 4), Tanh(), Dense(4, 2)], 0)
+    x, dy = backend.asarray(random_array(2, (6, 3))), backend.asarray(random_array(3, (6, 2)))
+    net.forward(x)
+    net.zero_grad()
+    net.backward(dy)
+    want = to_numpy(net.grads).copy()
+    net.grads[...] = backend.asarray(random_array(7, (net.n_params,)))
+    net.start_gradients()
+    net.forward(x)
+    net.backward(dy)
+    np.testing.assert_allclose(to_numpy(net.grads), want, rtol=1e-12)
+
+
 # --------------------------------------------------------------------------------------------
 # Flat buffers
 # --------------------------------------------------------------------------------------------

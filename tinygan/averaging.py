@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from .backend import Array, Backend, Ops, Workspace, to_numpy
+from .backend.pool import block_pool
 from .layers import BatchNorm, clone_layer
 from .network import Sequential
 
@@ -47,12 +48,22 @@ class AveragedNetwork:
         return self.net.params
 
     def update(self, steps_done: Array) -> None:
-        """``avg += w·(θ − avg)`` through one reused buffer, ``w`` from the device step count."""
+        """``avg += w·(θ − avg)`` through one reused buffer, ``w`` from the device step count.
+
+        Block by block on every core where the namespace takes ``out=`` (same bits as one pass).
+        """
         xp, d = self.backend.xp, self.decay
         weight = xp.astype(xp.asarray((1.0 - d) / (1.0 - d**steps_done)), self.net.params.dtype)
-        diff = self.ops.subtract(self.source.params, self.net.params, out=self._diff)
+        arrays = (self.source.params, self.net.params, self._diff)
+        if self._diff is None or self.backend.on_gpu:  # one pass over whole arrays (a GPU does its own blocking)
+            self._lerp(*arrays, weight)
+        else:
+            block_pool().run(lambda lo, hi: self._lerp(*(a[lo:hi] for a in arrays), weight), arrays[0].shape[0])
+
+    def _lerp(self, source: Array, avg: Array, diff: Array | None, weight: Array) -> None:
+        diff = self.ops.subtract(source, avg, out=diff)
         diff *= weight
-        self.net.params += diff
+        avg += diff
 
     def network(self, step: int, latent_dim: int, dtype: Any) -> Sequential:
         """The averaged network, its BatchNorm statistics measured on itself as of ``step``.

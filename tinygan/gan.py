@@ -164,7 +164,7 @@ class GAN(Model):
         Returns the loss and both logits.
         """
         D = self.D
-        D.zero_grad()
+        D.start_gradients()
         logit_real = D.forward(self._pack(real))
         loss_real, grad = bce_with_logits(logit_real, self.config.real_label)
         D.backward(grad, need_dx=False)
@@ -179,7 +179,7 @@ class GAN(Model):
         The gradient flows through D (in its current state) to ``fake`` and on through G; D's own
         gradients are not needed, so they are not computed.
         """
-        self.G.zero_grad()
+        self.G.start_gradients()
         loss, grad = bce_with_logits(self.D.forward(self._pack(fake)), 1.0)
         grad_fake = self.D.backward(grad, need_dparams=False)
         self.G.backward(self.xp.reshape(grad_fake, fake.shape), need_dx=False)

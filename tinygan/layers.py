@@ -4,8 +4,10 @@ The contract, the same for every layer:
 
 * ``forward(x)`` returns ``y`` and caches what ``backward`` needs.
 * ``backward(dy)`` returns ``dx = dL/dx`` and *adds* ``dL/dparam`` into the
-  layer's gradient arrays. It never updates weights (the optimizer does that)
-  and never writes into ``dy``.
+  layer's gradient arrays -- or, right after the network's ``start_gradients``
+  (``grads_stale`` set), *writes* it there, which saves zeroing the buffer and
+  one pass over it. It never updates weights (the optimizer does that) and
+  never writes into ``dy``.
 * A layer keeps only its latest forward's caches, in buffers it reuses from
   step to step, so each ``backward`` belongs to the ``forward`` just before
   it: run them in alternation (forward A, backward A, forward B, backward B).
@@ -37,6 +39,8 @@ class Layer:
     """Base class: a parameter-free, state-free identity."""
 
     training: bool = True
+    writes_first: bool = False  # backward can write a stale gradient buffer instead of adding to it
+    grads_stale: bool = False  # the gradient arrays hold old values: write, don't add (see start_gradients)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -67,6 +71,20 @@ class Layer:
     def buffers(self) -> dict[str, Array]:
         """Non-trained state saved with the model (BatchNorm running statistics)."""
         return {}
+
+    def add_gradient(self, name: str, compute: Any) -> None:
+        """``grads[name] += compute(out)``, or ``grads[name] = compute(out)`` while the buffer is stale.
+
+        ``compute(out)`` returns the gradient, written into ``out`` where the namespace allows: straight
+        into the gradient buffer when it is stale, else into reused scratch space that is then added.
+        """
+        grad = self.grads[name]
+        if self.grads_stale:
+            value = compute(grad if self.ops.native else None)
+            if value is not grad:
+                grad[...] = value
+        else:
+            grad += compute(self.work.get(f"d{name}", grad.shape, grad.dtype))
 
     def forward(self, x: Array) -> Array:
         raise NotImplementedError
@@ -141,11 +159,12 @@ class Dense(Layer):
         y += self.params["b"]
         return y
 
+    writes_first = True
+
     def backward(self, dy: Array, need_dx: bool = True, need_dparams: bool = True) -> Array | None:
         if need_dparams:
-            dw = self.work.get("dW", self.grads["W"].shape, dy.dtype)
-            self.grads["W"] += self.ops.matmul(self.x.T, dy, out=dw)
-            self.grads["b"] += self.xp.sum(dy, axis=0)
+            self.add_gradient("W", lambda out: self.ops.matmul(self.x.T, dy, out=out))
+            self.add_gradient("b", lambda out: self.ops.sum(dy, axis=0, out=out))
         return self.ops.matmul(dy, self.params["W"].T) if need_dx else None
 
 
@@ -285,6 +304,8 @@ class BatchNorm(Layer):
     def __init__(self, n_features: int, momentum: float = 0.1, eps: float = 1e-5) -> None:
         self.n_features, self.momentum, self.eps = n_features, momentum, eps
 
+    writes_first = True
+
     def bind(self, xp: Any, rng: Random) -> None:
         super().bind(xp, rng)
         self.running_mean: Array | None = None  # allocated with the network's dtype in init_params
@@ -332,8 +353,8 @@ class BatchNorm(Layer):
         sum_dy = xp.sum(dy, axis=0)
         sum_dy_xhat = xp.sum(ops.multiply(dy, self.xhat, out=tmp), axis=0)
         if need_dparams:
-            self.grads["gamma"] += sum_dy_xhat
-            self.grads["beta"] += sum_dy
+            self.add_gradient("gamma", lambda out: sum_dy_xhat)
+            self.add_gradient("beta", lambda out: sum_dy)
         if not need_dx:
             return None
         scale = self.params["gamma"] * self.inv_std

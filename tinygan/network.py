@@ -71,12 +71,31 @@ class Sequential:
         ``need_dparams=False`` leaves ``grads`` untouched (gradient flows through only).
         """
         for i in range(len(self.layers) - 1, -1, -1):
-            dy = self.layers[i].backward(dy, need_dx=need_dx or i > 0, need_dparams=need_dparams)
+            layer = self.layers[i]
+            dy = layer.backward(dy, need_dx=need_dx or i > 0, need_dparams=need_dparams)
+            if need_dparams:
+                layer.grads_stale = False  # written now: the next backward adds
         return dy
 
     def zero_grad(self) -> None:
         """Reset every gradient to zero (one fill of the flat buffer)."""
         self.grads[...] = 0
+        for layer in self.layers:
+            layer.grads_stale = False
+
+    def start_gradients(self) -> None:
+        """Begin new gradients without zeroing: the next backward writes them, later ones add.
+
+        Saves a fill of the whole buffer and one pass over each gradient. Layers that can only add
+        (``writes_first`` false, as a user's layer may be) get their part zeroed instead. Until that
+        backward, ``grads`` holds old values.
+        """
+        for layer in self.layers:
+            if layer.writes_first:
+                layer.grads_stale = True
+            else:
+                for grad in getattr(layer, "grads", {}).values():
+                    grad[...] = 0
 
     def train(self, mode: bool = True) -> Sequential:
         """Training mode: BatchNorm uses batch statistics, Dropout drops."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .backend import Array, Ops, Workspace, fused_adam, namespace_of, to_numpy
+from .backend.pool import block_pool
 
 
 class SGD:
@@ -91,7 +92,7 @@ class Adam:
         ``lr`` may be a 0-d float64 array, so that a schedule can run on the device too.
         """
         b1, b2 = self.betas
-        xp, g, ops, s = self.xp, self.grads, self.ops, self.scratch
+        xp = self.xp
         self.t += 1
         lr = self.lr if lr is None else lr
         # θ -= lr/(1-β₁ᵗ) · m / (√v / √(1-β₂ᵗ) + ε): the paper's m̂/(√v̂+ε) with no extra arrays.
@@ -99,22 +100,33 @@ class Adam:
         step_size = xp.astype(xp.asarray(lr / (1 - b1**self.t)), self.params.dtype)
         c2 = xp.astype(xp.asarray(1 / xp.sqrt(1 - b2**self.t)), self.params.dtype)
         if self.fused is not None:  # the same arithmetic in one GPU kernel
-            self.fused(g, b1, 1 - b1, b2, 1 - b2, step_size, c2, self.eps, self.params, self.m, self.v)
-            return
-        # Every intermediate lives in the scratch array ``s`` (a new array only off NumPy/CuPy);
-        # the operations are the formulas above in the same order, so they round the same way.
-        self.m *= b1
-        self.m += ops.multiply(g, 1 - b1, out=s)
-        self.v *= b2
+            self.fused(self.grads, b1, 1 - b1, b2, 1 - b2, step_size, c2, self.eps, self.params, self.m, self.v)
+        elif self.scratch is None:  # a namespace without out=: whole arrays, new temporaries
+            self._update(self.params, self.grads, self.m, self.v, None, step_size, c2)
+        else:  # block by block, on every core: the same operations on each element, so the same bits
+            arrays = (self.params, self.grads, self.m, self.v, self.scratch)
+            block_pool().run(lambda lo, hi: self._update(*(a[lo:hi] for a in arrays), step_size, c2),
+                             self.params.shape[0])
+
+    def _update(self, p: Array, g: Array, m: Array, v: Array, s: Array | None, step_size: Array, c2: Array) -> None:
+        """The update on one stretch of the buffers; ``s`` is scratch space of the same size.
+
+        The operations are the formulas above in the same order, so every path rounds the same way.
+        """
+        b1, b2 = self.betas
+        ops = self.ops
+        m *= b1
+        m += ops.multiply(g, 1 - b1, out=s)
+        v *= b2
         g2 = ops.multiply(g, g, out=s)
         g2 *= 1 - b2
-        self.v += g2
-        denom = ops.sqrt(self.v, out=s)
+        v += g2
+        denom = ops.sqrt(v, out=s)
         denom *= c2
         denom += self.eps
-        update = ops.divide(self.m, denom, out=denom)
+        update = ops.divide(m, denom, out=denom)
         update *= step_size
-        self.params -= update
+        p -= update
 
     def state_dict(self) -> dict[str, np.ndarray]:
         return {"m": to_numpy(self.m).copy(), "v": to_numpy(self.v).copy(), "t": np.asarray(self.steps)}

@@ -44,6 +44,9 @@ class Ops:
     def divide(self, a: Array, b: Array | float, out: Array | None = None) -> Array:
         return self.xp.divide(a, b, out=out) if self.native else a / b
 
+    def sum(self, a: Array, axis: int, out: Array | None = None) -> Array:
+        return self.xp.sum(a, axis=axis, out=out) if self.native else self.xp.sum(a, axis=axis)
+
     def sqrt(self, a: Array, out: Array | None = None) -> Array:
         return self.xp.sqrt(a, out=out) if self.native else self.xp.sqrt(a)
 
