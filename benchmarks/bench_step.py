@@ -38,7 +38,6 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -49,16 +48,30 @@ if str(_REPO) not in sys.path:  # run from a checkout without installing tinygan
     sys.path.insert(0, str(_REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _gemms import step_flops, step_gemms  # noqa: E402, F401  (also for callers of bench_step)
 from _report import write_json  # noqa: E402
+from _runners import (  # noqa: E402
+    DATA_SHAPE,
+    Runner,
+    Unavailable,
+    cores,
+    import_torch,
+    make_floor_runner,
+    make_jax_runner,
+    make_tinygan_runner,
+    make_torch_runner,
+    set_threads,
+    threads,
+)
 
 from tinygan import GAN  # noqa: E402
-from tinygan.backend import BackendError, cupy_available, get_backend  # noqa: E402
-from tinygan.config import preset_config  # noqa: E402
-from tinygan.layers import Dense  # noqa: E402
+from tinygan.backend import cupy_available  # noqa: E402
 
-ALL_BACKENDS = ("numpy", "cupy", "cupy-graph", "torch-cpu", "torch-cuda")
-DATA_SHAPE = (28, 28)
-DEVICE_OF = {"numpy": "cpu", "torch-cpu": "cpu", "cupy": "cuda", "cupy-graph": "cuda", "torch-cuda": "cuda"}
+ALL_BACKENDS = ("numpy", "cupy", "cupy-graph", "torch-cpu", "torch-compile", "jax-cpu", "torch-cuda")
+DEVICE_OF = {
+    "numpy": "cpu", "torch-cpu": "cpu", "torch-compile": "cpu", "jax-cpu": "cpu",
+    "cupy": "cuda", "cupy-graph": "cuda", "torch-cuda": "cuda",
+}
 TORCH_OF_DEVICE = {"cpu": "torch-cpu", "cuda": "torch-cuda"}
 ROW_KEYS = (
     "backend",
@@ -73,286 +86,6 @@ ROW_KEYS = (
     "ratio_to_floor",
     "ratio_to_torch",
 )
-
-
-# ============================================================================ GEMM accounting
-
-
-@dataclass(frozen=True)
-class Gemm:
-    """One matrix product ``C (M×N) = op(A) (M×K) · op(B) (K×N)`` of a training step.
-
-    ``layout`` says which operand is used transposed, as the engine calls it:
-    ``"nn"`` forward ``x W``, ``"tn"`` weight gradient ``xᵀ dy``, ``"nt"`` input gradient ``dy Wᵀ``.
-    """
-
-    what: str
-    m: int
-    n: int
-    k: int
-    layout: str
-
-    @property
-    def flops(self) -> int:
-        return 2 * self.m * self.n * self.k
-
-
-def _dense_layers(net: Any) -> list[tuple[int, Dense]]:
-    return [(i, layer) for i, layer in enumerate(net.layers) if isinstance(layer, Dense)]
-
-
-def _forward(net: Any, rows: int, tag: str) -> list[Gemm]:
-    return [Gemm(f"{tag} fwd {d.n_in}x{d.n_out}", rows, d.n_out, d.n_in, "nn") for _, d in _dense_layers(net)]
-
-
-def _backward(net: Any, rows: int, tag: str, need_dx: bool, need_dparams: bool) -> list[Gemm]:
-    """The GEMMs of ``Sequential.backward(dy, need_dx, need_dparams)`` for ``rows`` rows."""
-    out = []
-    for i, d in reversed(_dense_layers(net)):
-        if need_dparams:
-            out.append(Gemm(f"{tag} dW {d.n_in}x{d.n_out}", d.n_in, d.n_out, rows, "tn"))
-        if need_dx or i > 0:  # Sequential skips only the first layer's input gradient
-            out.append(Gemm(f"{tag} dx {d.n_in}x{d.n_out}", rows, d.n_in, d.n_out, "nt"))
-    return out
-
-
-def step_gemms(gan: GAN, batch: int) -> list[Gemm]:
-    """Exactly the matrix products ``gan.train_step`` performs for a batch of ``batch`` samples.
-
-    G forward once; D forward on real, backward without D's first-layer input gradient; the same
-    on fake; then D forward on fake again and backward through D without D's weight gradients;
-    G backward without G's first-layer input gradient.
-    """
-    rows_d = batch // gan.config.pack
-    G, D = gan.G, gan.D
-    return [
-        *_forward(G, batch, "G"),
-        *_forward(D, rows_d, "D(real)"),
-        *_backward(D, rows_d, "D(real)", need_dx=False, need_dparams=True),
-        *_forward(D, rows_d, "D(fake)"),
-        *_backward(D, rows_d, "D(fake)", need_dx=False, need_dparams=True),
-        *_forward(D, rows_d, "D(G(z))"),
-        *_backward(D, rows_d, "D(G(z))", need_dx=True, need_dparams=False),
-        *_backward(G, batch, "G", need_dx=False, need_dparams=True),
-    ]
-
-
-def step_flops(gan: GAN, batch: int) -> int:
-    """FLOPs of the step's GEMMs, ``Σ 2·M·N·K``."""
-    return sum(g.flops for g in step_gemms(gan, batch))
-
-
-# ============================================================================ runners
-
-
-class Runner:
-    """Something to time: ``run(n)`` does ``n`` steps and returns their durations in seconds."""
-
-    def __init__(self, name: str, step: Callable[[], Any], device: str, sync: Callable[[], None]) -> None:
-        self.name, self.step, self.device, self.sync = name, step, device, sync
-        self.samples: list[float] = []
-
-    def run(self, n: int) -> list[float]:
-        out = []
-        for _ in range(n):
-            tic = time.perf_counter()
-            self.step()
-            out.append(time.perf_counter() - tic)
-        return out
-
-
-class EventRunner(Runner):
-    """A GPU runner timed with CUDA events recorded around every step on the current stream."""
-
-    def __init__(
-        self,
-        name: str,
-        step: Callable[[], Any],
-        sync: Callable[[], None],
-        new_event: Callable[[], Any],
-        elapsed_ms: Callable[[Any, Any], float],
-    ) -> None:
-        super().__init__(name, step, "cuda", sync)
-        self.new_event, self.elapsed_ms = new_event, elapsed_ms
-
-    def run(self, n: int) -> list[float]:
-        events = [(self.new_event(), self.new_event()) for _ in range(n)]
-        self.sync()
-        for start, end in events:
-            start.record()
-            self.step()
-            end.record()
-        self.sync()
-        return [self.elapsed_ms(start, end) / 1e3 for start, end in events]
-
-
-def _cupy_event_runner(name: str, step: Callable[[], Any]) -> EventRunner:
-    import cupy
-
-    def sync() -> None:
-        cupy.cuda.get_current_stream().synchronize()
-
-    return EventRunner(name, step, sync, cupy.cuda.Event, cupy.cuda.get_elapsed_time)
-
-
-def _torch_event_runner(name: str, step: Callable[[], Any]) -> EventRunner:
-    import torch
-
-    return EventRunner(
-        name,
-        step,
-        torch.cuda.synchronize,
-        lambda: torch.cuda.Event(enable_timing=True),
-        lambda a, b: a.elapsed_time(b),
-    )
-
-
-class Unavailable(Exception):
-    """This backend cannot run here; the message says why."""
-
-
-def _inputs(batch: int, latent: int, n_pool: int = 4, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
-    """A few host batches (real in [−1, 1], z ~ N(0, I)), cycled so consecutive steps see different data."""
-    rng = np.random.default_rng(seed)
-    dim = math.prod(DATA_SHAPE)
-    return [
-        (
-            rng.uniform(-1, 1, (batch, dim)).astype(np.float32),
-            rng.standard_normal((batch, latent), np.float32),
-        )
-        for _ in range(n_pool)
-    ]
-
-
-def _cycler(pool: list[Any], fn: Callable[..., Any]) -> Callable[[], Any]:
-    state = {"i": 0}
-
-    def step() -> Any:
-        i = state["i"] = (state["i"] + 1) % len(pool)
-        return fn(*pool[i])
-
-    return step
-
-
-def make_tinygan_runner(backend: str, model: str, batch: int) -> tuple[Runner, GAN]:
-    """A runner of ``GAN.train_step`` on ``backend`` ("numpy", "cupy" or "cupy-graph").
-
-    On "cupy-graph" the first call runs eagerly, the second records the step as a CUDA graph
-    (both within the warm-up), and the timed calls replay it.
-    """
-    try:
-        gan = GAN.from_preset(model, DATA_SHAPE, backend=backend, seed=0, batch_size=batch)
-    except BackendError as e:  # no CuPy, no driver or no device: the message says which
-        raise Unavailable(str(e)) from None
-    be = gan.backend
-    if backend == "cupy-graph" and not be.records_steps:
-        raise Unavailable("cuBLAS cannot be called directly here, so the step cannot be recorded")
-    pool = [
-        (be.asarray(r, dtype=gan.dtype), be.asarray(z, dtype=gan.dtype))
-        for r, z in _inputs(batch, gan.config.latent_dim)
-    ]
-    if be.on_gpu:
-        return _cupy_event_runner(backend, _cycler(pool, gan.train_step)), gan
-    return Runner(backend, _cycler(pool, gan.train_step), "cpu", be.synchronize), gan
-
-
-def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
-
-
-_THREADS: int | None = None  # set by --threads; None means all cores
-_LIMITER: Any = None
-
-
-def set_threads(n: int) -> None:
-    """Use ``n`` threads for numpy's BLAS (threadpoolctl) and for PyTorch's intra-op pool."""
-    global _THREADS, _LIMITER
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        raise SystemExit("--threads needs threadpoolctl: pip install 'tinygan[bench]'") from None
-    _THREADS = n
-    _LIMITER = threadpool_limits(limits=n, user_api="blas")  # held for the life of the process
-
-
-def import_torch() -> Any:
-    """PyTorch with its intra-op threads set to the core count (numpy's BLAS uses them all) or --threads."""
-    try:
-        import torch
-    except ImportError as e:
-        raise Unavailable(f"PyTorch is not importable ({e})") from None
-    threads = _THREADS or _cores()
-    if torch.get_num_threads() != threads:
-        torch.set_num_threads(threads)
-    return torch
-
-
-def make_torch_runner(backend: str, model: str, batch: int) -> Runner:
-    """A runner of the PyTorch twin (see ``_torch_peer.py``) on "torch-cpu" or "torch-cuda"."""
-    torch = import_torch()
-    device = "cuda" if backend == "torch-cuda" else "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise Unavailable("PyTorch sees no CUDA device")
-    from _torch_peer import TorchGAN
-
-    config = preset_config(model, DATA_SHAPE, batch_size=batch)
-    peer = TorchGAN.from_config(config, device)
-    pool = [
-        (torch.from_numpy(r).to(device), torch.from_numpy(z).to(device)) for r, z in _inputs(batch, config.latent_dim)
-    ]
-    step = _cycler(pool, peer.train_step)
-    if device == "cuda":
-        return _torch_event_runner(backend, step)
-    return Runner(backend, step, "cpu", lambda: None)
-
-
-# -- the floor: the step's GEMMs alone ----------------------------------------------------------
-
-
-def _operands(gemms: list[Gemm], alloc: Callable[[tuple[int, int]], Any], transpose: Callable[[Any], Any]) -> list:
-    """Preallocated (A, B, C) per GEMM, with A or B a transposed view as the engine passes them."""
-    ops = []
-    for g in gemms:
-        if g.layout == "nn":  # x (M×K) @ W (K×N)
-            a, b = alloc((g.m, g.k)), alloc((g.k, g.n))
-        elif g.layout == "tn":  # xᵀ where x is (K×M), @ dy (K×N)
-            a, b = transpose(alloc((g.k, g.m))), alloc((g.k, g.n))
-        else:  # "nt": dy (M×K) @ Wᵀ where W is (N×K)
-            a, b = alloc((g.m, g.k)), transpose(alloc((g.n, g.k)))
-        ops.append((a, b, alloc((g.m, g.n))))
-    return ops
-
-
-def make_floor_runner(lib: str, gemms: list[Gemm]) -> Runner:
-    """A runner that does one step's GEMMs into preallocated outputs on ``lib``.
-
-    ``lib``: "numpy", "cupy", "torch-cpu" or "torch-cuda".
-    """
-    name = f"floor:{lib}"
-    if lib in ("numpy", "cupy"):
-        xp = get_backend(lib).xp
-        rng = np.random.default_rng(1)
-        ops = _operands(gemms, lambda s: xp.asarray(rng.standard_normal(s, np.float32)), lambda a: a.T)
-        matmul = xp.matmul
-
-        def step() -> None:
-            for a, b, c in ops:
-                matmul(a, b, out=c)
-
-        return _cupy_event_runner(name, step) if lib == "cupy" else Runner(name, step, "cpu", lambda: None)
-    torch = import_torch()
-    device = "cuda" if lib == "torch-cuda" else "cpu"
-    ops = _operands(gemms, lambda s: torch.randn(s, dtype=torch.float32, device=device), lambda a: a.t())
-    tmatmul = torch.matmul
-
-    def tstep() -> None:
-        for a, b, c in ops:
-            tmatmul(a, b, out=c)
-
-    return _torch_event_runner(name, tstep) if device == "cuda" else Runner(name, tstep, "cpu", lambda: None)
 
 
 # ============================================================================ measuring
@@ -387,6 +120,7 @@ def measure(
     whole measurement has taken that long (the slowest batch sizes on a CPU).
     """
     for r in runners:
+        r.compile()
         r.run(warmup)
         r.sync()
     per_round = max(1, math.ceil(steps / rounds))
@@ -425,7 +159,10 @@ def _foreign_load(a: tuple | None, b: tuple | None) -> float | None:
 
 
 def _floor_lib(backend: str) -> str:
-    return "cupy" if backend.startswith("cupy") else backend
+    """The library whose GEMMs are a row's floor: the peers compiled from PyTorch or JAX use their
+    library's matrix products (torch's for torch.compile, NumPy's BLAS call for JAX, which has no
+    out= to time into), tinygan's backends their own."""
+    return {"cupy-graph": "cupy", "torch-compile": "torch-cpu", "jax-cpu": "numpy"}.get(backend, backend)
 
 
 def bench_batch(
@@ -439,26 +176,7 @@ def bench_batch(
     pause: float = 0.05,
 ) -> list[dict]:
     """Rows (one per backend) for one batch size."""
-    rows: dict[str, dict[str, Any]] = {}
-    runners: dict[str, Runner] = {}
-    gans: dict[str, GAN] = {}
-    for b in backends:
-        rows[b] = {k: None for k in ROW_KEYS} | {
-            "backend": b,
-            "model": model,
-            "batch_size": batch,
-            "status": "ok",
-            "note": "",
-        }
-        try:
-            if b.startswith("torch"):
-                runners[b] = make_torch_runner(b, model, batch)
-            else:
-                runners[b], gans[b] = make_tinygan_runner(b, model, batch)
-        except Unavailable as e:
-            reason = str(e)
-            rows[b]["status"] = "not implemented" if reason.startswith("not implemented") else "unavailable"
-            rows[b]["note"] = reason
+    rows, runners, gans = _make_runners(backends, model, batch)
     # The floor counts tinygan's GEMMs, whichever backend runs; any GAN of the preset defines them.
     reference = next(iter(gans.values()), None) or GAN.from_preset(model, DATA_SHAPE, "numpy", batch_size=batch)
     gemms = step_gemms(reference, batch)
@@ -486,6 +204,7 @@ def bench_batch(
         row["ratio_to_floor"] = s["median_ms"] / f["median_ms"]
         row["flops"] = flops
         row["n_gemms"] = len(gemms)
+        row["compile_s"] = r.compile_s
         row["foreign_cpu_load"] = foreign
         if foreign is not None and foreign > 0.1:
             row["note"] = f"busy machine: other processes used {foreign:.0%} of the CPUs"
@@ -495,6 +214,28 @@ def bench_batch(
         if row["status"] == "ok" and peer in runners:
             row["ratio_to_torch"] = row["median_ms"] / rows[peer]["median_ms"]
     return [rows[b] for b in backends]
+
+
+def _make_runners(backends: list[str], model: str, batch: int) -> tuple[dict, dict, dict]:
+    """(rows, runners, tinygan models) for one batch size; a backend that cannot run gets a row saying why."""
+    rows: dict[str, dict[str, Any]] = {}
+    runners: dict[str, Runner] = {}
+    gans: dict[str, GAN] = {}
+    for b in backends:
+        rows[b] = {k: None for k in ROW_KEYS} | {"backend": b, "model": model, "batch_size": batch, "status": "ok",
+                                                 "note": ""}
+        try:
+            if b.startswith("torch"):
+                runners[b] = make_torch_runner(b, model, batch)
+            elif b == "jax-cpu":
+                runners[b] = make_jax_runner(b, model, batch)
+            else:
+                runners[b], gans[b] = make_tinygan_runner(b, model, batch)
+        except Unavailable as e:
+            reason = str(e)
+            rows[b]["status"] = "not implemented" if reason.startswith("not implemented") else "unavailable"
+            rows[b]["note"] = reason
+    return rows, runners, gans
 
 
 def _note_unrecorded(rows: dict[str, dict], gans: dict[str, GAN]) -> None:
@@ -516,7 +257,7 @@ def machine_info(backends: list[str] | None = None) -> dict[str, Any]:
         "platform": platform.platform(),
         "python": platform.python_version(),
         "cpu": _cpu_model(),
-        "cores": _cores(),
+        "cores": cores(),
         "cpu_count": os.cpu_count(),
         "loadavg_start": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
         "numpy": np.__version__,
@@ -613,6 +354,12 @@ def _load(avg: list[float] | None) -> str:
     return "n/a" if not avg else " ".join(f"{x:.2f}" for x in avg)
 
 
+def _note(row: dict[str, Any]) -> str:
+    compiled = row.get("compile_s")
+    parts = [f"compiled in {compiled:.1f} s (not timed)"] if compiled is not None else []
+    return "; ".join([*parts, row["note"]] if row["note"] else parts)
+
+
 def markdown_table(result: dict[str, Any]) -> str:
     """The rows as a Markdown table, with a line on the machine above it."""
     m = result["machine"]
@@ -645,7 +392,7 @@ def markdown_table(result: dict[str, Any]) -> str:
             f"| {r['backend']} | {r['model']} | {r['batch_size']} | {_fmt(r['median_ms'])} "
             f"| {_fmt(r['min_ms'])}–{_fmt(r['max_ms'])} | {_fmt(r['p25_ms'])}–{_fmt(r['p75_ms'])} "
             f"| {_fmt(r['samples_per_s'], 0)} | {_fmt(r['gflops'], 1)} | {_fmt(r['floor_ms'])} "
-            f"| {_fmt(r['ratio_to_floor'])} | {_fmt(r['ratio_to_torch'])} | {r['note']} |"
+            f"| {_fmt(r['ratio_to_floor'])} | {_fmt(r['ratio_to_torch'])} | {_note(r)} |"
         )
     return "\n".join(lines)
 
@@ -677,7 +424,7 @@ def run(
         "max_seconds": max_seconds,
         "dtype": "float32",
         "data_shape": list(DATA_SHAPE),
-        "threads": _THREADS or _cores(),
+        "threads": threads(),
     }
     return {"machine": machine, "rows": rows}
 

@@ -81,7 +81,7 @@ echo "bench_step exit code: $BENCH_RC"
 echo
 echo "== 3. the rest of the suite with TINYGAN_BACKEND=cupy ($(elapsed))"
 (cd "$ROOT" && TINYGAN_BACKEND=cupy timeout "${SUITE_TIMEOUT:-120}" "$PY" -m pytest -q -p no:cacheprovider \
-    "${XDIST[@]}" tests -k "not (cupy or cuda or recorded)") > "$OUT/pytest-all.log" 2>&1
+    "${XDIST[@]}" tests -k "not (cupy or cuda or recorded or compiled_peers)") > "$OUT/pytest-all.log" 2>&1
 SUITE_RC=$?
 tail -n 15 "$OUT/pytest-all.log"
 echo "suite exit code: $SUITE_RC"

@@ -248,3 +248,17 @@ def test_bench_modes_settings_reach_the_model(monkeypatch, capsys):
     for bad in ("nope=1", "lr_g", "g_batchnorm=[true]"):  # unknown field, no value, 1 flag for 4 layers
         with pytest.raises(SystemExit):
             bench_modes.main(["--set", bad, "--seeds", "1", "--steps", "1"])
+
+
+@pytest.mark.parametrize("peer", ["jax-cpu", "torch-compile"])
+def test_compiled_peers_report_their_compile_time_apart(peer):
+    """A compiled peer's first call (the compilation) is timed apart from its steps; without the
+    library installed the row says so."""
+    module = {"jax-cpu": "jax", "torch-compile": "torch"}[peer]
+    result = bench_step.run([peer], [4], "reference", steps=2, warmup=1, pause=0)
+    row = result["rows"][0]
+    if importlib.util.find_spec(module) is None:
+        assert row["status"] == "unavailable" and module in row["note"].lower()
+        return
+    assert row["status"] == "ok" and row["compile_s"] > 0 and row["n_steps"] == 2
+    assert "compiled in" in bench_step.markdown_table(result)
