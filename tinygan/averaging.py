@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .backend import Array, Backend, Ops, Workspace, to_numpy
+from .backend import Array, Backend, Ops, Workspace, kernels_for, to_numpy
 from .backend.pool import block_pool
 from .layers import BatchNorm, clone_layer
 from .network import Sequential
@@ -53,9 +53,13 @@ class AveragedNetwork:
         Block by block on every core where the namespace takes ``out=`` (same bits as one pass).
         """
         xp, d = self.backend.xp, self.decay
+        kernels = kernels_for(xp)
+        if kernels is not None:  # the same arithmetic in one GPU kernel
+            kernels.ema(self.source.params, d, steps_done, self.net.params)
+            return
         weight = xp.astype(xp.asarray((1.0 - d) / (1.0 - d**steps_done)), self.net.params.dtype)
         arrays = (self.source.params, self.net.params, self._diff)
-        if self._diff is None or self.backend.on_gpu:  # one pass over whole arrays (a GPU does its own blocking)
+        if self._diff is None:  # a namespace without out=: whole arrays
             self._lerp(*arrays, weight)
         else:
             block_pool().run(lambda lo, hi: self._lerp(*(a[lo:hi] for a in arrays), weight), arrays[0].shape[0])

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .backend import Array, Ops, Workspace, fused_adam, namespace_of, to_numpy
+from .backend import Array, Ops, Workspace, kernels_for, namespace_of, to_numpy
 from .backend.pool import block_pool
 
 
@@ -79,7 +79,9 @@ class Adam:
         self.xp = xp
         self.ops = Ops(xp)
         self.scratch = Workspace(xp).get("scratch", params.shape, params.dtype)  # None off NumPy/CuPy
-        self.fused = fused_adam(xp)
+        self.kernels = kernels_for(xp)
+        if self.kernels is not None:  # the step size and correction, computed by a kernel into these
+            self._factors = (xp.zeros((), dtype=params.dtype), xp.zeros((), dtype=params.dtype))
 
     @property
     def steps(self) -> int:
@@ -93,15 +95,18 @@ class Adam:
         """
         b1, b2 = self.betas
         xp = self.xp
-        self.t += 1
         lr = self.lr if lr is None else lr
+        if self.kernels is not None:  # the same arithmetic in two GPU kernels
+            step_size, c2 = self._factors
+            self.kernels.adam_scalars(lr, b1, b2, self.t, step_size, c2)
+            self.kernels.adam(self.grads, b1, 1 - b1, b2, 1 - b2, step_size, c2, self.eps, self.params, self.m, self.v)
+            return
+        self.t += 1
         # θ -= lr/(1-β₁ᵗ) · m / (√v / √(1-β₂ᵗ) + ε): the paper's m̂/(√v̂+ε) with no extra arrays.
         # Both factors are worked out in float64 and rounded once to the parameters' dtype.
         step_size = xp.astype(xp.asarray(lr / (1 - b1**self.t)), self.params.dtype)
         c2 = xp.astype(xp.asarray(1 / xp.sqrt(1 - b2**self.t)), self.params.dtype)
-        if self.fused is not None:  # the same arithmetic in one GPU kernel
-            self.fused(self.grads, b1, 1 - b1, b2, 1 - b2, step_size, c2, self.eps, self.params, self.m, self.v)
-        elif self.scratch is None:  # a namespace without out=: whole arrays, new temporaries
+        if self.scratch is None:  # a namespace without out=: whole arrays, new temporaries
             self._update(self.params, self.grads, self.m, self.v, None, step_size, c2)
         else:  # block by block, on every core: the same operations on each element, so the same bits
             arrays = (self.params, self.grads, self.m, self.v, self.scratch)

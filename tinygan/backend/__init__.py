@@ -3,8 +3,9 @@
 Engine code asks a :class:`Backend` for its array namespace ``xp`` and writes every array
 operation against it, using only functions that NumPy 2 and CuPy share (the Python array API
 standard). Everything backend-specific lives here: random number generators, host transfers and
-device synchronisation (:mod:`.core`), buffers reused from step to step and fused kernels
-(:mod:`.ops`), and the training step recorded as a CUDA graph (:mod:`.cuda`).
+device synchronisation (:mod:`.core`), buffers reused from step to step (:mod:`.ops`), the thread
+pool for elementwise work (:mod:`.pool`), fused GPU kernels (:mod:`.kernels`), and the training
+step recorded as a CUDA graph (:mod:`.cuda`).
 """
 
 from __future__ import annotations
@@ -12,11 +13,12 @@ from __future__ import annotations
 import os
 
 from .core import _NUMPY, BACKENDS, ENV_VAR, Array, Backend, BackendError, Random, namespace_of, to_numpy
-from .ops import Ops, Workspace, fused_adam, writes_out
+from .kernels import kernels_for
+from .ops import Ops, Workspace, writes_out
 
 __all__ = [
     "BACKENDS", "ENV_VAR", "Array", "Backend", "BackendError", "Ops", "Random", "Workspace",
-    "cupy_available", "fused_adam", "get_backend", "namespace_of", "to_numpy", "writes_out",
+    "cupy_available", "get_backend", "kernels_for", "namespace_of", "to_numpy", "writes_out",
 ]
 
 

@@ -88,30 +88,3 @@ class Workspace:
         if a is None or tuple(a.shape) != tuple(shape) or a.dtype != dtype:
             a = self.arrays[name] = self.xp.empty(shape, dtype=dtype)
         return a
-
-
-_CUPY_ADAM: Any = None
-
-
-def fused_adam(xp: Any) -> Any:
-    """CuPy only: one elementwise kernel doing Adam's whole update (else ``None``).
-
-    Called as ``kernel(g, b1, 1 - b1, b2, 1 - b2, step_size, c2, eps, params, m, v)`` with the
-    same meaning as in :class:`tinygan.optim.Adam`; it updates ``params``, ``m`` and ``v`` in
-    place. On a GPU this replaces a dozen kernel launches, each a full pass over the buffers.
-    """
-    global _CUPY_ADAM
-    if getattr(xp, "__name__", "") != "cupy":
-        return None
-    if _CUPY_ADAM is None:
-        _CUPY_ADAM = xp.ElementwiseKernel(
-            "T g, T b1, T a1, T b2, T a2, T step_size, T c2, T eps",
-            "T p, T m, T v",
-            """
-            m = b1 * m + a1 * g;
-            v = b2 * v + a2 * (g * g);
-            p -= step_size * (m / (sqrt(v) * c2 + eps));
-            """,
-            "tinygan_adam",
-        )
-    return _CUPY_ADAM

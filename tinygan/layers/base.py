@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-from ..backend import Array, Ops, Random, Workspace
+from ..backend import Array, Ops, Random, Workspace, kernels_for
 
 _LAYER_TYPES: dict[str, type[Layer]] = {}
 
@@ -31,6 +31,7 @@ class Layer:
         self.rng = rng
         self.ops = Ops(xp, rng.backend.matmul)
         self.work = Workspace(xp)
+        self.kernels = kernels_for(xp)  # fused GPU kernels for multi-pass formulas (None off CuPy)
 
     def param_shapes(self) -> dict[str, tuple[int, ...]]:
         """Shapes of the trainable parameters, in a fixed order."""

@@ -44,6 +44,8 @@ class BatchNorm(Layer):
         return {"running_mean": self.running_mean, "running_var": self.running_var}
 
     def forward(self, x: Array) -> Array:
+        if self.kernels is not None:
+            return self._forward_fused(x)
         xp, ops = self.xp, self.ops
         y = None
         if self.training:
@@ -66,6 +68,22 @@ class BatchNorm(Layer):
         y += self.params["beta"]
         return y
 
+    def _forward_fused(self, x: Array) -> Array:
+        """:meth:`forward`'s formulas in four GPU kernels and two reductions."""
+        k, xp = self.kernels, self.xp
+        if self.training:
+            mean = xp.mean(x, axis=0)
+            xc, sq = k.bn_center(x, mean)
+            var = xp.mean(sq, axis=0)
+            n = x.shape[0]
+            k.bn_running(mean, var, self.momentum, n / max(n - 1, 1), self.running_mean, self.running_var)
+        else:
+            mean, var = self.running_mean, self.running_var
+            xc, _ = k.bn_center(x, mean)
+        self.inv_std = k.bn_inv_std(var, self.eps)
+        self.xhat, y = k.bn_normalize(xc, self.inv_std, self.params["gamma"], self.params["beta"])
+        return y
+
     def backward(self, dy: Array, need_dx: bool = True, need_dparams: bool = True) -> Array | None:
         xp, ops = self.xp, self.ops
         tmp = self.work.get("tmp", dy.shape, dy.dtype)
@@ -80,6 +98,8 @@ class BatchNorm(Layer):
         if not self.training:  # running statistics are constants: the layer is affine
             return dy * scale
         n = dy.shape[0]
+        if self.kernels is not None:  # the formula below in one GPU kernel
+            return self.kernels.bn_dx(dy, self.xhat, sum_dy, sum_dy_xhat, scale, n)
         dx = dy * n  # the formula above, term by term, in one new array
         dx -= sum_dy
         dx -= ops.multiply(self.xhat, sum_dy_xhat, out=tmp)

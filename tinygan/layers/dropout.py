@@ -22,6 +22,9 @@ class Dropout(Layer):
             self.mask = None
             return x
         u = self.rng.uniform(x.shape, x.dtype, out=self.work.get("mask", x.shape, x.dtype))
+        if self.kernels is not None:  # the formula below in one GPU kernel
+            self.mask, y = self.kernels.dropout(u, x, self.p, 1.0 / (1.0 - self.p))
+            return y
         self.mask = self.ops.at_least_mask(u, self.p, out=u)  # keep (1) where u ≥ p, in place of u
         self.mask *= 1.0 / (1.0 - self.p)
         return self.ops.multiply(x, self.mask)
