@@ -88,3 +88,14 @@ def test_a_step_that_cannot_be_recorded_runs_eagerly_and_says_why():
     assert step.failed is not None
     for r in results:
         np.testing.assert_array_equal(r, np.full((8, 8), 16.0, np.float32))
+
+
+def test_fit_with_a_recorded_step_logs_what_eager_training_logs():
+    """The training loop sums each step's metrics: recorded steps overwrite theirs, so it must copy."""
+    graph_backend = get_backend("cupy-graph")
+    histories = []
+    for backend in (graph_backend, replace(graph_backend, name="cupy")):
+        gan = GAN(GANConfig(**CONFIG), backend=backend, seed=4)
+        x = np.random.default_rng(0).uniform(0, 1, (256, 12)).astype(np.float32)
+        histories.append([{k: v for k, v in r.items() if k != "steps_per_s"} for r in gan.fit(x, steps=9, log_every=3)])
+    assert histories[0] == histories[1]

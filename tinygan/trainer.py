@@ -195,7 +195,9 @@ class _MetricLog:
         self.count, self.tic = 0, time.perf_counter()
 
     def add(self, model: Any, metrics: dict[str, Array], epoch: int) -> dict[str, float] | None:
-        self.sums = {k: self.sums[k] + v for k, v in metrics.items()} if self.sums else metrics
+        # Start from a copy: a recorded step (cupy-graph) overwrites its metric arrays every step.
+        first = not self.sums
+        self.sums = {k: v * 1 if first else self.sums[k] + v for k, v in metrics.items()}
         self.count += 1
         if model.step % self.every and model.step != self.total:
             return None
