@@ -232,3 +232,13 @@ def test_import_tinygan_loads_only_numpy():
     out = result.stdout.splitlines()
     assert json.loads(out[0]) == ["numpy", "tinygan"]
     assert json.loads(out[1]) == [False, False]
+
+
+def test_a_state_from_another_backend_reseeds_from_the_fallback():
+    """A checkpoint saved on CuPy (whose generator state cannot be kept) and resumed on NumPy continues
+    with fresh numbers from (seed, step), not with the seed's stream replayed from its start."""
+    rng = get_backend("numpy").rng(7)
+    rng.set_state({"kind": "cupy"}, fallback_seed=123)
+    expected = np.random.default_rng(123).standard_normal((4,), dtype=np.float32)
+    np.testing.assert_array_equal(rng.normal((4,), np.float32), expected)
+    assert not np.array_equal(expected, get_backend("numpy").rng(7).normal((4,), np.float32))
