@@ -29,8 +29,9 @@ from .base import Layer, clone_layer, layer_from_spec
 from .batchnorm import BatchNorm
 from .dense import Dense
 from .dropout import Dropout
+from .projection import ProjectionHead
 
 __all__ = [
-    "BatchNorm", "Dense", "Dropout", "Layer", "LeakyReLU", "Maxout", "ReLU", "Sigmoid", "Tanh",
+    "BatchNorm", "Dense", "Dropout", "Layer", "LeakyReLU", "Maxout", "ProjectionHead", "ReLU", "Sigmoid", "Tanh",
     "clone_layer", "layer_from_spec", "sigmoid",
 ]
