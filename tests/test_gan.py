@@ -339,11 +339,12 @@ def test_slerp_walks_the_great_circle_between_latents():
     assert path.shape == (3, 5, 16) and path.dtype == np.float32
     np.testing.assert_allclose(path[:, 0], a, rtol=1e-6)
     np.testing.assert_allclose(path[:, -1], b, rtol=1e-6)
-    # equal angular steps: consecutive points are equally far apart
-    gaps = np.linalg.norm(np.diff(path.astype(np.float64), axis=1), axis=2)
-    np.testing.assert_allclose(gaps, gaps[:, :1].repeat(4, axis=1), rtol=1e-5)
-    # for equal norms the path keeps the norm (a straight line would dip in the middle)
+    # between latents of equal norm: equal angular steps (equal gaps), and the norm kept all the way
+    # (a straight line would dip in the middle)
     b_same = b / np.linalg.norm(b, axis=1, keepdims=True) * np.linalg.norm(a, axis=1, keepdims=True)
-    norms = np.linalg.norm(slerp(a, b_same, 7).astype(np.float64), axis=2)
+    circle = slerp(a, b_same, 7).astype(np.float64)
+    gaps = np.linalg.norm(np.diff(circle, axis=1), axis=2)
+    np.testing.assert_allclose(gaps, gaps[:, :1].repeat(6, axis=1), rtol=1e-5)
+    norms = np.linalg.norm(circle, axis=2)
     np.testing.assert_allclose(norms, np.linalg.norm(a, axis=1)[:, None].repeat(7, axis=1), rtol=1e-5)
     np.testing.assert_allclose(slerp(a, a, 3)[:, 1], a, rtol=1e-6)  # parallel rows: the straight line
