@@ -12,6 +12,7 @@ from typing import Any
 
 from tinygan import GAN
 from tinygan.layers import Dense
+from tinygan.spectral import SpectralDense
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,13 @@ def _dense_layers(net: Any) -> list[tuple[int, Dense]]:
 
 
 def _forward(net: Any, rows: int, tag: str) -> list[Gemm]:
-    return [Gemm(f"{tag} fwd {d.n_in}x{d.n_out}", rows, d.n_out, d.n_in, "nn") for _, d in _dense_layers(net)]
+    """A forward's products; a spectrally normalised layer first works out ``Wu`` (for σ = ‖Wu‖)."""
+    out = []
+    for _, d in _dense_layers(net):
+        if isinstance(d, SpectralDense):
+            out.append(Gemm(f"{tag} Wu {d.n_in}x{d.n_out}", d.n_in, 1, d.n_out, "nn"))
+        out.append(Gemm(f"{tag} fwd {d.n_in}x{d.n_out}", rows, d.n_out, d.n_in, "nn"))
+    return out
 
 
 def _backward(net: Any, rows: int, tag: str, need_dx: bool, need_dparams: bool) -> list[Gemm]:
@@ -52,21 +59,50 @@ def _backward(net: Any, rows: int, tag: str, need_dx: bool, need_dparams: bool) 
     return out
 
 
+def _penalty(net: Any, rows: int, tag: str) -> list[Gemm]:
+    """A gradient penalty: forward, backward to the input (every layer's dx, no dW), then the
+    second-order sweep: ``δ̄ᵀ δ_out`` for every weight and the tangent ``δ̄ W`` for all but the last."""
+    dense = _dense_layers(net)
+    out = [*_forward(net, rows, tag), *_backward(net, rows, tag, need_dx=True, need_dparams=False)]
+    for j, (_, d) in enumerate(dense):
+        out.append(Gemm(f"{tag} d2W {d.n_in}x{d.n_out}", d.n_in, d.n_out, rows, "tn"))
+        if j < len(dense) - 1:
+            out.append(Gemm(f"{tag} tangent {d.n_in}x{d.n_out}", rows, d.n_out, d.n_in, "nn"))
+    return out
+
+
+def _power_iterations(net: Any) -> list[Gemm]:
+    """One power iteration per spectrally normalised layer: ``Wu`` and ``Wᵀv``."""
+    out = []
+    for _, d in _dense_layers(net):
+        if isinstance(d, SpectralDense):
+            out.append(Gemm(f"Wu {d.n_in}x{d.n_out}", d.n_in, 1, d.n_out, "nn"))
+            out.append(Gemm(f"Wᵀv {d.n_in}x{d.n_out}", d.n_out, 1, d.n_in, "tn"))
+    return out
+
+
 def step_gemms(gan: GAN, batch: int) -> list[Gemm]:
     """Exactly the matrix products ``gan.train_step`` performs for a batch of ``batch`` samples.
 
-    G forward once; D forward on real, backward without D's first-layer input gradient; the same
-    on fake; then D forward on fake again and backward through D without D's weight gradients;
-    G backward without G's first-layer input gradient.
+    Per D update (``n_critic`` of them): G forward; D forward on real, backward without D's
+    first-layer input gradient; the same on fake; the penalties' passes. Then D forward on fake
+    again and backward through D without D's weight gradients; G backward without G's
+    first-layer input gradient. Spectrally normalised layers add their matrix-vector products.
     """
-    rows_d = batch // gan.config.pack
-    G, D = gan.G, gan.D
-    return [
+    c, G, D = gan.config, gan.G, gan.D
+    rows_d = batch // c.pack
+    critic = [
         *_forward(G, batch, "G"),
+        *_power_iterations(D),
         *_forward(D, rows_d, "D(real)"),
         *_backward(D, rows_d, "D(real)", need_dx=False, need_dparams=True),
         *_forward(D, rows_d, "D(fake)"),
         *_backward(D, rows_d, "D(fake)", need_dx=False, need_dparams=True),
+        *(_penalty(D, rows_d, "GP(x̂)") if c.loss == "wgan-gp" else []),
+        *(_penalty(D, rows_d, "R1(x)") if c.r1_gamma > 0 else []),
+    ]
+    return [
+        *critic * c.n_critic,
         *_forward(D, rows_d, "D(G(z))"),
         *_backward(D, rows_d, "D(G(z))", need_dx=True, need_dparams=False),
         *_backward(G, batch, "G", need_dx=False, need_dparams=True),

@@ -120,14 +120,16 @@ def _cycler(pool: list[Any], fn: Callable[..., Any]) -> Callable[[], Any]:
     return step
 
 
-def make_tinygan_runner(backend: str, model: str, batch: int) -> tuple[Runner, GAN]:
-    """A runner of ``GAN.train_step`` on ``backend`` ("numpy", "cupy" or "cupy-graph").
+def make_tinygan_runner(
+    backend: str, model: str, batch: int, overrides: dict | None = None, name: str | None = None
+) -> tuple[Runner, GAN]:
+    """A runner of ``GAN.train_step`` on ``backend`` ("numpy", "cupy" or "cupy-graph"), ``overrides`` on the preset.
 
     On "cupy-graph" the first call runs eagerly, the second records the step as a CUDA graph
     (both within the warm-up), and the timed calls replay it.
     """
     try:
-        gan = GAN.from_preset(model, DATA_SHAPE, backend=backend, seed=0, batch_size=batch)
+        gan = GAN.from_preset(model, DATA_SHAPE, backend=backend, seed=0, batch_size=batch, **(overrides or {}))
     except BackendError as e:  # no CuPy, no driver or no device: the message says which
         raise Unavailable(str(e)) from None
     be = gan.backend
@@ -135,11 +137,12 @@ def make_tinygan_runner(backend: str, model: str, batch: int) -> tuple[Runner, G
         raise Unavailable("cuBLAS cannot be called directly here, so the step cannot be recorded")
     pool = [
         (be.asarray(r, dtype=gan.dtype), be.asarray(z, dtype=gan.dtype))
-        for r, z in _inputs(batch, gan.config.latent_dim)
+        for r, z in _inputs(batch * gan.config.n_critic, gan.config.latent_dim)
     ]
+    name = name or backend
     if be.on_gpu:
-        return _cupy_event_runner(backend, _cycler(pool, gan.train_step)), gan
-    return Runner(backend, _cycler(pool, gan.train_step), "cpu", be.synchronize), gan
+        return _cupy_event_runner(name, _cycler(pool, gan.train_step)), gan
+    return Runner(name, _cycler(pool, gan.train_step), "cpu", be.synchronize), gan
 
 
 def cores() -> int:

@@ -3,6 +3,7 @@
     python benchmarks/bench_step.py [--backends numpy,cupy,cupy-graph,torch-cpu,torch-cuda]
         [--batch-sizes 64,256,1024,4096] [--model default|reference|article]
         [--json PATH] [--steps N] [--warmup N] [--max-seconds S] [--threads N]
+        [--variant KEY=VALUE[,KEY=VALUE...]]...
 
 On a CPU take numbers on a quiet machine, with OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE unset for
 this command only where they are set for old OpenBLAS builds (``env -u OPENBLAS_CORETYPE -u
@@ -23,6 +24,12 @@ asynchronous launches are never mistaken for finished work. The backends (and fl
 batch size are measured in interleaved rounds, so a burst of load from other processes on a
 shared machine hits all of them alike. Reported: median, min, max and the quartiles (p25, p75).
 
+Each ``--variant`` (``GANConfig`` settings over the preset, e.g. ``--variant loss=hinge --variant
+loss=wgan-gp,n_critic=5 --variant d_spectral_norm=true``) adds a row per tinygan backend, timed in the
+same interleaved rounds as the preset's own step, with its own floor; ``ratio_to_plain`` is its
+median over the plain step's. A variant with ``n_critic = k`` does k D updates per step, on k
+batches.
+
 Backends that cannot run here (no CuPy/CUDA, no PyTorch) still get a row, marked with the reason.
 ``cupy-graph`` records tinygan's whole step as one CUDA graph and replays it (see
 ``tinygan/backend/cuda.py``); if recording fails at run time the row's note says so.
@@ -31,6 +38,7 @@ Backends that cannot run here (no CuPy/CUDA, no PyTorch) still get a row, marked
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import platform
@@ -48,7 +56,7 @@ if str(_REPO) not in sys.path:  # run from a checkout without installing tinygan
     sys.path.insert(0, str(_REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _gemms import step_flops, step_gemms  # noqa: E402, F401  (also for callers of bench_step)
+from _gemms import Gemm, step_flops, step_gemms  # noqa: E402, F401  (also for callers of bench_step)
 from _report import write_json  # noqa: E402
 from _runners import (  # noqa: E402
     DATA_SHAPE,
@@ -64,7 +72,7 @@ from _runners import (  # noqa: E402
     threads,
 )
 
-from tinygan import GAN  # noqa: E402
+from tinygan import GAN, GANConfig  # noqa: E402
 from tinygan.backend import cupy_available  # noqa: E402
 
 ALL_BACKENDS = ("numpy", "cupy", "cupy-graph", "torch-cpu", "torch-compile", "jax-cpu", "torch-cuda")
@@ -72,10 +80,12 @@ DEVICE_OF = {
     "numpy": "cpu", "torch-cpu": "cpu", "torch-compile": "cpu", "jax-cpu": "cpu",
     "cupy": "cuda", "cupy-graph": "cuda", "torch-cuda": "cuda",
 }
+PEERS = ("torch-cpu", "torch-compile", "jax-cpu", "torch-cuda")  # other libraries' steps: the plain step only
 TORCH_OF_DEVICE = {"cpu": "torch-cpu", "cuda": "torch-cuda"}
 ROW_KEYS = (
     "backend",
     "model",
+    "variant",
     "batch_size",
     "median_ms",
     "min_ms",
@@ -85,6 +95,7 @@ ROW_KEYS = (
     "floor_ms",
     "ratio_to_floor",
     "ratio_to_torch",
+    "ratio_to_plain",
 )
 
 
@@ -165,6 +176,75 @@ def _floor_lib(backend: str) -> str:
     return {"cupy-graph": "cupy", "torch-compile": "torch-cpu", "jax-cpu": "numpy"}.get(backend, backend)
 
 
+PLAIN = "plain"  # the preset's own step, against which --variant rows are compared
+
+
+def parse_variant(text: str) -> tuple[str, dict[str, Any]]:
+    """``"loss=wgan-gp,n_critic=5"`` → (that text, ``{"loss": "wgan-gp", "n_critic": 5}``); values read as JSON."""
+    overrides = {}
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        key, sep, value = part.partition("=")
+        if not sep or key not in GANConfig.__dataclass_fields__:
+            raise argparse.ArgumentTypeError(f"expected KEY=VALUE[,KEY=VALUE...] with GANConfig fields, got {text!r}")
+        try:
+            overrides[key] = json.loads(value)
+        except json.JSONDecodeError:
+            overrides[key] = value
+    if not overrides:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE[,KEY=VALUE...], got {text!r}")
+    return text, overrides
+
+
+def _empty_row(backend: str, model: str, batch: int, variant: str) -> dict[str, Any]:
+    row = {k: None for k in ROW_KEYS}
+    return row | {"backend": backend, "model": model, "variant": variant, "batch_size": batch, "status": "ok",
+                  "note": ""}
+
+
+def _runners(
+    backends: list[str], model: str, batch: int, variants: dict[str, dict]
+) -> tuple[dict[tuple, dict], dict[tuple, Runner], dict[tuple, GAN]]:
+    """Rows, runners and GANs keyed by (backend, variant); PyTorch runs the plain step only."""
+    rows: dict[tuple, dict[str, Any]] = {}
+    runners: dict[tuple, Runner] = {}
+    gans: dict[tuple, GAN] = {}
+    for b in backends:
+        for label, overrides in variants.items():
+            if label != PLAIN and b in PEERS:
+                continue
+            key = (b, label)
+            rows[key] = _empty_row(b, model, batch, label)
+            name = b if label == PLAIN else f"{b} [{label}]"
+            try:
+                if b.startswith("torch"):
+                    runners[key] = make_torch_runner(b, model, batch)
+                elif b == "jax-cpu":
+                    runners[key] = make_jax_runner(b, model, batch)
+                else:
+                    runners[key], gans[key] = make_tinygan_runner(b, model, batch, overrides, name)
+            except Unavailable as e:
+                reason = str(e)
+                rows[key]["status"] = "not implemented" if reason.startswith("not implemented") else "unavailable"
+                rows[key]["note"] = reason
+    return rows, runners, gans
+
+
+def _fill(row: dict, s: dict, f: dict, gemms: list[Gemm], batch: int, foreign: float | None) -> None:
+    flops = sum(g.flops for g in gemms)
+    row.update(s)
+    row["samples_per_s"] = batch / (s["median_ms"] / 1e3)
+    row["gflops"] = flops / (s["median_ms"] / 1e3) / 1e9
+    row["floor_ms"] = f["median_ms"]
+    row["floor_min_ms"], row["floor_max_ms"] = f["min_ms"], f["max_ms"]
+    row["floor_gflops"] = flops / (f["median_ms"] / 1e3) / 1e9
+    row["ratio_to_floor"] = s["median_ms"] / f["median_ms"]
+    row["flops"] = flops
+    row["n_gemms"] = len(gemms)
+    row["foreign_cpu_load"] = foreign
+    if foreign is not None and foreign > 0.1:
+        row["note"] = f"busy machine: other processes used {foreign:.0%} of the CPUs"
+
+
 def bench_batch(
     backends: list[str],
     model: str,
@@ -174,76 +254,48 @@ def bench_batch(
     max_seconds: float | None = None,
     log: Callable[[str], None] = lambda s: None,
     pause: float = 0.05,
+    variants: dict[str, dict] | None = None,
 ) -> list[dict]:
-    """Rows (one per backend) for one batch size."""
-    rows, runners, gans = _make_runners(backends, model, batch)
-    # The floor counts tinygan's GEMMs, whichever backend runs; any GAN of the preset defines them.
-    reference = next(iter(gans.values()), None) or GAN.from_preset(model, DATA_SHAPE, "numpy", batch_size=batch)
-    gemms = step_gemms(reference, batch)
-    flops = sum(g.flops for g in gemms)
-    floors: dict[str, Runner] = {}
-    for b in runners:
-        lib = _floor_lib(b)
-        if lib not in floors:
-            floors[lib] = make_floor_runner(lib, gemms)
-    log(f"batch {batch}: timing {', '.join(runners) or 'nothing'} and floors {', '.join(floors) or '-'}")
+    """Rows (one per backend, and per variant of each tinygan backend) for one batch size."""
+    variants = {PLAIN: {}, **(variants or {})}
+    rows, runners, gans = _runners(backends, model, batch, variants)
+    # The floor counts tinygan's GEMMs, whichever backend runs; any GAN of a variant defines them.
+    gemms = {}
+    for label, overrides in variants.items():
+        reference = next((g for (_, v), g in gans.items() if v == label), None)
+        reference = reference or GAN.from_preset(model, DATA_SHAPE, "numpy", batch_size=batch, **overrides)
+        gemms[label] = step_gemms(reference, batch)
+    floors: dict[tuple, Runner] = {}
+    for b, label in runners:
+        key = (_floor_lib(b), label)
+        if key not in floors:
+            floors[key] = make_floor_runner(key[0], gemms[label])
+    log(f"batch {batch}: timing {', '.join(r.name for r in runners.values()) or 'nothing'} and {len(floors)} floors")
     before = _cpu_snapshot()
     measure([*runners.values(), *floors.values()], steps, warmup, max_seconds, pause=pause)
     foreign = _foreign_load(before, _cpu_snapshot())
-    floor_stats = {lib: summarize(r.samples) for lib, r in floors.items()}
-    for b, r in runners.items():
-        s = summarize(r.samples)
-        row = rows[b]
-        row.update(s)
-        row["samples_per_s"] = batch / (s["median_ms"] / 1e3)
-        row["gflops"] = flops / (s["median_ms"] / 1e3) / 1e9
-        f = floor_stats[_floor_lib(b)]
-        row["floor_ms"] = f["median_ms"]
-        row["floor_min_ms"], row["floor_max_ms"] = f["min_ms"], f["max_ms"]
-        row["floor_gflops"] = flops / (f["median_ms"] / 1e3) / 1e9
-        row["ratio_to_floor"] = s["median_ms"] / f["median_ms"]
-        row["flops"] = flops
-        row["n_gemms"] = len(gemms)
-        row["compile_s"] = r.compile_s
-        row["foreign_cpu_load"] = foreign
-        if foreign is not None and foreign > 0.1:
-            row["note"] = f"busy machine: other processes used {foreign:.0%} of the CPUs"
+    for (b, label), r in runners.items():
+        floor = summarize(floors[_floor_lib(b), label].samples)
+        _fill(rows[b, label], summarize(r.samples), floor, gemms[label], batch, foreign)
+        rows[b, label]["compile_s"] = r.compile_s
     _note_unrecorded(rows, gans)
-    for b, row in rows.items():
-        peer = TORCH_OF_DEVICE[DEVICE_OF[b]]
-        if row["status"] == "ok" and peer in runners:
+    for (b, label), row in rows.items():
+        if row["status"] != "ok":
+            continue
+        peer = (TORCH_OF_DEVICE[DEVICE_OF[b]], PLAIN)
+        if label == PLAIN and peer in runners:
             row["ratio_to_torch"] = row["median_ms"] / rows[peer]["median_ms"]
-    return [rows[b] for b in backends]
+        if (b, PLAIN) in runners:
+            row["ratio_to_plain"] = row["median_ms"] / rows[b, PLAIN]["median_ms"]
+    return list(rows.values())
 
 
-def _make_runners(backends: list[str], model: str, batch: int) -> tuple[dict, dict, dict]:
-    """(rows, runners, tinygan models) for one batch size; a backend that cannot run gets a row saying why."""
-    rows: dict[str, dict[str, Any]] = {}
-    runners: dict[str, Runner] = {}
-    gans: dict[str, GAN] = {}
-    for b in backends:
-        rows[b] = {k: None for k in ROW_KEYS} | {"backend": b, "model": model, "batch_size": batch, "status": "ok",
-                                                 "note": ""}
-        try:
-            if b.startswith("torch"):
-                runners[b] = make_torch_runner(b, model, batch)
-            elif b == "jax-cpu":
-                runners[b] = make_jax_runner(b, model, batch)
-            else:
-                runners[b], gans[b] = make_tinygan_runner(b, model, batch)
-        except Unavailable as e:
-            reason = str(e)
-            rows[b]["status"] = "not implemented" if reason.startswith("not implemented") else "unavailable"
-            rows[b]["note"] = reason
-    return rows, runners, gans
-
-
-def _note_unrecorded(rows: dict[str, dict], gans: dict[str, GAN]) -> None:
+def _note_unrecorded(rows: dict[tuple, dict], gans: dict[tuple, GAN]) -> None:
     """A step that could not be recorded as a CUDA graph ran eagerly: say so in its row."""
-    for b, gan in gans.items():
+    for key, gan in gans.items():
         failed = [r.failed for r in gan.__dict__.get("_recordings", {}).values() if r.failed]
         if failed:
-            rows[b]["note"] = f"not recorded, ran eagerly: {failed[0]}"
+            rows[key]["note"] = f"not recorded, ran eagerly: {failed[0]}"
 
 
 # ============================================================================ machine description
@@ -377,22 +429,23 @@ def markdown_table(result: dict[str, Any]) -> str:
         f"up to {m.get('settings', {}).get('steps')} timed steps per row after "
         f"{m.get('settings', {}).get('warmup')} warm-up steps, interleaved across backends.",
         "",
-        "| backend | model | batch | median ms | min–max ms | IQR ms | samples/s | GFLOP/s | floor ms "
-        "| ×floor | ×torch | note |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| backend | model | variant | batch | median ms | min–max ms | IQR ms | samples/s | GFLOP/s | floor ms "
+        "| ×floor | ×torch | ×plain | note |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in result["rows"]:
         if r["status"] != "ok":
             note = r["note"].split(" -- ")[-1]  # the cause, without the install hint (kept in the JSON)
             lines.append(
-                f"| {r['backend']} | {r['model']} | {r['batch_size']} | {r['status']} |  |  |  |  |  |  |  | {note} |"
+                f"| {r['backend']} | {r['model']} | {r['variant']} | {r['batch_size']} | {r['status']} "
+                f"|  |  |  |  |  |  |  |  | {note} |"
             )
             continue
         lines.append(
-            f"| {r['backend']} | {r['model']} | {r['batch_size']} | {_fmt(r['median_ms'])} "
+            f"| {r['backend']} | {r['model']} | {r['variant']} | {r['batch_size']} | {_fmt(r['median_ms'])} "
             f"| {_fmt(r['min_ms'])}–{_fmt(r['max_ms'])} | {_fmt(r['p25_ms'])}–{_fmt(r['p75_ms'])} "
             f"| {_fmt(r['samples_per_s'], 0)} | {_fmt(r['gflops'], 1)} | {_fmt(r['floor_ms'])} "
-            f"| {_fmt(r['ratio_to_floor'])} | {_fmt(r['ratio_to_torch'])} | {_note(r)} |"
+            f"| {_fmt(r['ratio_to_floor'])} | {_fmt(r['ratio_to_torch'])} | {_fmt(r['ratio_to_plain'])} | {_note(r)} |"
         )
     return "\n".join(lines)
 
@@ -406,8 +459,12 @@ def run(
     max_seconds: float | None = None,
     log: Callable[[str], None] = lambda s: None,
     pause: float = 0.05,
+    variants: dict[str, dict] | None = None,
 ) -> dict:
-    """The whole benchmark: ``{"machine": {...}, "rows": [...]}`` (see the module docstring)."""
+    """The whole benchmark: ``{"machine": {...}, "rows": [...]}`` (see the module docstring).
+
+    ``variants`` maps a label to ``GANConfig`` overrides timed beside the preset's own step.
+    """
     unknown = [b for b in backends if b not in ALL_BACKENDS]
     if unknown:
         raise ValueError(f"unknown backend(s) {', '.join(unknown)}: expected some of {', '.join(ALL_BACKENDS)}")
@@ -415,7 +472,7 @@ def run(
     rows: list[dict] = []
     wall = time.perf_counter()
     for batch in batch_sizes:
-        rows.extend(bench_batch(backends, model, batch, steps, warmup, max_seconds, log, pause))
+        rows.extend(bench_batch(backends, model, batch, steps, warmup, max_seconds, log, pause, variants))
     machine["loadavg_end"] = list(os.getloadavg()) if hasattr(os, "getloadavg") else None
     machine["bench_seconds"] = time.perf_counter() - wall
     machine["settings"] = {
@@ -425,6 +482,7 @@ def run(
         "dtype": "float32",
         "data_shape": list(DATA_SHAPE),
         "threads": threads(),
+        "variants": variants or {},
     }
     return {"machine": machine, "rows": rows}
 
@@ -458,6 +516,15 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="BLAS threads for numpy (via threadpoolctl) and torch intra-op threads (default: all cores)",
     )
+    p.add_argument(
+        "--variant",
+        type=parse_variant,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE[,KEY=VALUE...]",
+        help="also time the step with these GANConfig settings over the preset, e.g. loss=wgan-gp,n_critic=5 "
+        "(repeat for more; rows report the ratio to the plain step)",
+    )
     p.add_argument("--json", help="also write the result as JSON here")
     args = p.parse_args(argv)
     if args.threads is not None:
@@ -470,6 +537,7 @@ def main(argv: list[str] | None = None) -> int:
         args.warmup,
         args.max_seconds,
         log=lambda s: print(s, file=sys.stderr, flush=True),
+        variants=dict(args.variant),
     )
     print(markdown_table(result))
     if args.json:

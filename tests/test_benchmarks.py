@@ -3,6 +3,7 @@
 No timing assertions: these only check that the benchmarks run and count what the engine does.
 """
 
+import argparse
 import importlib.util
 import json
 import os
@@ -14,7 +15,7 @@ import numpy as np
 import pytest
 
 from tinygan import GAN
-from tinygan.backend import cupy_available
+from tinygan.backend import Ops, cupy_available
 from tinygan.config import preset_config
 from tinygan.layers import Dense
 
@@ -80,6 +81,42 @@ def test_step_gemms_are_the_gemms_train_step_performs(monkeypatch):
     gan.train_step(rng.uniform(-1, 1, (b, 5)).astype(np.float32), rng.standard_normal((b, 2)).astype(np.float32))
     counted = [(g.layout, g.m, g.n, g.k) for g in bench_step.step_gemms(gan, b)]
     assert sorted(counted) == sorted(seen)
+
+
+@pytest.mark.parametrize("overrides", [
+    {"loss": "hinge"}, {"loss": "wgan-gp", "n_critic": 2}, {"r1_gamma": 1.0, "pack": 2},
+    {"d_spectral_norm": True}, {"d_spectral_norm": True, "loss": "wgan-gp", "r1_gamma": 1.0},
+], ids=["hinge", "wgan-gp-n-critic-2", "r1-pack", "spectral-norm", "spectral-norm-both-penalties"])
+def test_step_gemms_of_each_variant_are_the_products_train_step_performs(monkeypatch, overrides):
+    """Every matrix product of a step with penalties, spectral norms or several D updates, by shape."""
+    gan, b = _tiny_gan(g_hidden=[3, 4], g_batchnorm=[False, True], d_hidden=[4, 3], d_dropout=0.3, batch_size=6,
+                       **overrides), 6
+    seen = []
+    matmul = Ops.matmul
+
+    def recording(self, a, c, out=None):
+        seen.append((a.shape[0], c.shape[1], a.shape[1]))
+        return matmul(self, a, c, out)
+
+    monkeypatch.setattr(Ops, "matmul", recording)
+    rng = np.random.default_rng(0)
+    rows = b * gan.config.n_critic
+    gan.train_step(rng.uniform(-1, 1, (rows, 5)).astype(np.float32), rng.standard_normal((rows, 2)).astype(np.float32))
+    assert sorted((g.m, g.n, g.k) for g in bench_step.step_gemms(gan, b)) == sorted(seen)
+
+
+def test_variants_are_timed_beside_the_plain_step():
+    assert bench_step.parse_variant("loss=wgan-gp,n_critic=5") == ("loss=wgan-gp,n_critic=5",
+                                                                    {"loss": "wgan-gp", "n_critic": 5})
+    with pytest.raises(argparse.ArgumentTypeError, match="GANConfig fields"):
+        bench_step.parse_variant("nope=1")
+    result = bench_step.run(["numpy"], [4], "reference", steps=2, warmup=1, pause=0,
+                            variants=dict([bench_step.parse_variant("d_spectral_norm=true")]))
+    plain, variant = result["rows"]
+    assert (plain["variant"], variant["variant"]) == ("plain", "d_spectral_norm=true")
+    assert plain["ratio_to_plain"] == 1.0 and variant["ratio_to_plain"] == variant["median_ms"] / plain["median_ms"]
+    assert variant["n_gemms"] > plain["n_gemms"]  # its own floor, with the power iterations
+    assert "| numpy | reference | d_spectral_norm=true | 4 |" in bench_step.markdown_table(result)
 
 
 def _check_schema(result, backends, batches):

@@ -23,16 +23,16 @@ CONFIG = dict(
 )
 
 
-def _batches(n: int) -> list[np.ndarray]:
+def _batches(n: int, rows: int = 32) -> list[np.ndarray]:
     rng = np.random.default_rng(0)
-    return [rng.uniform(-1, 1, (32, 12)).astype(np.float32) for _ in range(n)]
+    return [rng.uniform(-1, 1, (rows, 12)).astype(np.float32) for _ in range(n)]
 
 
 def _train(backend, steps: int = 6, **overrides) -> tuple[GAN, list[dict]]:
     gan = GAN(GANConfig(**{**CONFIG, **overrides}), backend=backend, seed=4)
     gan.set_horizon(steps)
     history = []
-    for real in _batches(steps):
+    for real in _batches(steps, 32 * gan.config.n_critic):
         metrics = gan.train_step(gan.backend.asarray(real))
         history.append({k: float(v) for k, v in metrics.items()})  # read before the next replay
     return gan, history
@@ -52,11 +52,20 @@ def test_cublas_gemm_matches_cupy_matmul(layout, dtype):
                                atol=1e-5 if dtype == "float32" else 1e-12)
 
 
-def test_recorded_graph_equals_eager_steps_bit_for_bit():
+VARIANTS = {
+    "bce": {},
+    "hinge-spectral-norm": {"loss": "hinge", "d_spectral_norm": True},
+    "wgan-gp-r1-n-critic": {"loss": "wgan-gp", "r1_gamma": 1.0, "n_critic": 2, "d_spectral_norm": True},
+    "wgan-clipped-maxout": {"loss": "wgan", "n_critic": 2, "d_activation": "maxout", "maxout_pieces": 2},
+}
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_recorded_graph_equals_eager_steps_bit_for_bit(variant):
     graph_backend = get_backend("cupy-graph")
     eager_backend = replace(graph_backend, name="cupy")  # the same kernels, the same GEMM call, not recorded
-    recorded, recorded_history = _train(graph_backend)
-    eager, eager_history = _train(eager_backend)
+    recorded, recorded_history = _train(graph_backend, **VARIANTS[variant])
+    eager, eager_history = _train(eager_backend, **VARIANTS[variant])
     step = recorded._recordings[True]
     assert step.graph is not None and step.failed is None, step.failed
     assert recorded_history == eager_history

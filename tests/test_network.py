@@ -237,9 +237,8 @@ def test_start_gradients_writes_then_adds_without_zeroing(backend):
 
 
 class _AddsOnly(Dense):
-    """A layer that can only add into its gradients (as a user's layer may): start_gradients zeroes it."""
-
-    writes_first = False
+    """A user's layer with a backward of its own that adds (and says nothing about writing): it does not
+    inherit Dense's ``writes_first``, so start_gradients zeroes its part."""
 
     def backward(self, dy, need_dx=True, need_dparams=True):
         if need_dparams:

@@ -28,6 +28,19 @@ CONFIG = dict(
 )
 
 
+# The step's variants: each objective, n_critic > 1, the penalties' second-order backward, spectral norms.
+VARIANTS = {
+    "bce": {},
+    "hinge": {"loss": "hinge"},
+    "lsgan": {"loss": "lsgan"},
+    "wgan-n-critic": {"loss": "wgan", "n_critic": 2},
+    "wgan-gp-n-critic": {"loss": "wgan-gp", "n_critic": 2},
+    "r1": {"r1_gamma": 1.0},
+    "spectral-norm": {"d_spectral_norm": True},
+    "spectral-norm-wgan-gp": {"d_spectral_norm": True, "loss": "wgan-gp", "r1_gamma": 0.5},
+}
+
+
 def _gan(backend="numpy", seed=3, **overrides) -> GAN:
     gan = GAN(GANConfig(**{**CONFIG, **overrides}), backend=backend, seed=seed)
     gan.set_horizon(20)
@@ -35,7 +48,7 @@ def _gan(backend="numpy", seed=3, **overrides) -> GAN:
 
 
 def _batch(gan: GAN, i: int) -> np.ndarray:
-    x = np.random.default_rng(i).uniform(-1, 1, (gan.config.batch_size, 6))
+    x = np.random.default_rng(i).uniform(-1, 1, (gan.config.batch_size * gan.config.n_critic, 6))
     return gan.backend.asarray(x, dtype=gan.dtype)
 
 
@@ -43,8 +56,9 @@ def _logs(gan: GAN, steps: int) -> list[list[tuple]]:
     return [record(gan.train_step, _batch(gan, i))[1] for i in range(steps)]
 
 
-def test_consecutive_steps_pass_the_same_host_values_to_every_operation():
-    logs = _logs(_gan(recording_backend()), 4)
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_consecutive_steps_pass_the_same_host_values_to_every_operation(variant):
+    logs = _logs(_gan(recording_backend(), **VARIANTS[variant]), 4)
     assert len(logs[1]) > 100, "the recording saw the step's operations"
     assert logs[1] == logs[2] == logs[3]
     reads = [entry for entry in logs[1] if entry[0].startswith("host read")]
@@ -71,14 +85,16 @@ def test_the_recording_catches_a_step_size_passed_as_a_host_number():
     assert logs[1] != logs[2]
 
 
+@pytest.mark.parametrize("variant", VARIANTS)
 @pytest.mark.parametrize("with_z", [False, True], ids=["noise-drawn-inside", "noise-given"])
-def test_a_step_built_once_and_replayed_equals_ordinary_steps(with_z):
-    plain, replayed = _gan(), _gan()
+def test_a_step_built_once_and_replayed_equals_ordinary_steps(with_z, variant):
+    plain, replayed = _gan(**VARIANTS[variant]), _gan(**VARIANTS[variant])
     step = RecordedStep(replayed.device_step, graphs=False, key=replayed._host_values,
                         keep=replayed._reused_buffers)
     for i in range(6):
         real = _batch(plain, i)
-        z = np.random.default_rng(100 + i).standard_normal((8, 3)).astype(np.float32) if with_z else None
+        rows = 8 * plain.config.n_critic
+        z = np.random.default_rng(100 + i).standard_normal((rows, 3)).astype(np.float32) if with_z else None
         expected = plain.train_step(real, z)
         got = step(real.copy(), None if z is None else z.copy())
         assert {k: float(v) for k, v in got.items()} == {k: float(v) for k, v in expected.items()}
@@ -97,3 +113,12 @@ def test_a_changed_host_value_records_the_step_again():
     gan.config.lr_g = 5e-4  # as a resumed run with --lr-g does
     step(_batch(gan, 3))
     assert step.recorded != first and step.recorded[0][0] == 5e-4
+
+
+def test_the_recording_catches_an_interpolation_weight_drawn_on_the_host():
+    """The check can fail for the critic too: WGAN-GP with one ε per step drawn by the host."""
+    gan = _gan(recording_backend(), loss="wgan-gp")
+    host = np.random.default_rng(0)
+    gan.critic._interpolates = lambda real, fake: fake + float(host.random()) * (real - fake)
+    logs = _logs(gan, 3)
+    assert logs[1] != logs[2]

@@ -124,7 +124,7 @@ def _start(args: argparse.Namespace) -> tuple[GAN, RunSettings, Dataset]:
             raise
         raise UsageError(f"model options: {e}") from None
     settings.model = preset_for(settings.model, dataset.kind)
-    settings.total_steps = _total_steps(args, len(dataset), config.batch_size)
+    settings.total_steps = _total_steps(args, len(dataset), config.batch_size * config.n_critic)
     return gan, settings, dataset
 
 
@@ -180,7 +180,8 @@ def _resume(args: argparse.Namespace, run_dir: Path) -> tuple[GAN, RunSettings, 
         **{k: getattr(args, k) for k in RunSettings.CADENCES if getattr(args, k) is not None},
     )
     dataset = _load_data(settings)
-    settings.total_steps = _total_steps(args, len(dataset), gan.config.batch_size, saved.total_steps)
+    rows = gan.config.batch_size * gan.config.n_critic  # the data one step uses
+    settings.total_steps = _total_steps(args, len(dataset), rows, saved.total_steps)
     trim_metrics(run_dir / "metrics.jsonl", gan.step)
     return gan, settings, dataset
 

@@ -12,6 +12,8 @@ import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from .objectives import LOSSES
+
 ACTIVATIONS = ("relu", "leaky_relu", "maxout", "tanh", "sigmoid")
 G_OUTPUTS = ("tanh", "sigmoid", None)
 DATA_KINDS = ("image", "points")
@@ -31,6 +33,11 @@ class GANConfig:
     al., 2019). ``lr_decay`` < 1 decays both learning rates exponentially over a run, to
     ``lr_decay`` times their start at the end. ``lr_g``/``lr_d`` are the one source of the
     learning rates: the optimizers read them at every step.
+
+    ``loss`` is the objective (:mod:`tinygan.objectives`); D takes ``n_critic`` updates, each on a
+    batch of its own, per G update. ``wgan`` clips D's parameters to ``±wgan_clip``; ``wgan-gp``
+    penalises ``gp_weight·(‖∇ₓD‖ − 1)²``; ``r1_gamma`` > 0 adds ``r1_gamma/2·‖∇ₓD(x)‖²`` on data,
+    with any loss. ``d_spectral_norm`` divides D's weights by their largest singular value.
     """
 
     data_shape: tuple[int, ...] = (28, 28)
@@ -55,6 +62,12 @@ class GANConfig:
     g_ema_decay: float = 0.999
     lr_decay: float = 1.0
     pack: int = 1
+    loss: str = "bce"
+    n_critic: int = 1
+    gp_weight: float = 10.0
+    r1_gamma: float = 0.0
+    wgan_clip: float = 0.01
+    d_spectral_norm: bool = False
     batch_size: int = 64
     dtype: str = "float32"
 
@@ -74,6 +87,7 @@ class GANConfig:
                 )
         if self.batch_size % self.pack:
             raise ValueError(f"batch size {self.batch_size} is not a multiple of pack {self.pack}")
+        _check_critic(self)
 
     @property
     def data_dim(self) -> int:
@@ -92,6 +106,21 @@ class GANConfig:
         if unknown:
             raise ValueError(f"unknown GAN config keys: {', '.join(map(repr, unknown))}")
         return cls(**data)
+
+
+def _check_critic(c: GANConfig) -> None:
+    """Settings that are valid alone but not together with the objective."""
+    if c.real_label != 1.0 and c.loss != "bce":
+        raise ValueError(f"GAN config real_label = {c.real_label!r}: label smoothing belongs to the bce loss, "
+                         f"not {c.loss}")
+    if c.loss == "wgan-gp" or c.r1_gamma > 0:
+        why = "a gradient penalty (loss wgan-gp or r1_gamma > 0) needs the gradient of D's input gradient"
+        if c.d_batchnorm is True or (isinstance(c.d_batchnorm, list) and any(c.d_batchnorm)):
+            raise ValueError(f"GAN config d_batchnorm = {c.d_batchnorm!r}: {why}, which BatchNorm's batch "
+                             "statistics mix across samples; set d_batchnorm false")
+        if c.d_activation in ("tanh", "sigmoid"):
+            raise ValueError(f"GAN config d_activation = {c.d_activation!r}: {why}, which tinygan computes for "
+                             "piecewise-linear activations only (relu, leaky_relu, maxout)")
 
 
 # Fields' earlier names, as checkpoints and config.json files written before the rename hold them.
@@ -174,6 +203,12 @@ _CHECKS = {
     "g_ema_decay": _within(0.0, 1.0),
     "lr_decay": _positive,
     "pack": _count,
+    "loss": _one_of(LOSSES),
+    "n_critic": _count,
+    "gp_weight": _positive,
+    "r1_gamma": _within(0.0, math.inf),
+    "wgan_clip": _within(0.0, math.inf),
+    "d_spectral_norm": lambda v: None if isinstance(v, bool) else "expected true or false",
     "batch_size": _count,
     "dtype": _one_of(DTYPES),
 }

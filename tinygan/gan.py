@@ -10,7 +10,9 @@ generated samples. The generator would descend the same V, but
 (early in training), so G instead minimises the non-saturating loss
 ``−E_z[log D(G(z))]``: same fixed point, strong gradients when G is bad.
 D outputs a logit ``a``; ``D(x) = σ(a)`` is folded into the stable
-BCE-with-logits loss.
+BCE-with-logits loss. That is the default objective (``loss="bce"``); hinge, least squares and
+Wasserstein losses, gradient penalties, weight clipping and spectral normalisation are the
+choices of :mod:`tinygan.objectives` and :mod:`tinygan.critic`.
 
 Everything in a step that changes from step to step -- Adam's bias corrections, the decayed
 learning rates, the weight of the moving average -- is computed on the device from step
@@ -28,11 +30,13 @@ import numpy as np
 from .averaging import AveragedNetwork
 from .backend import Array, Backend, to_numpy
 from .config import GANConfig, preset_config
+from .critic import Critic
 from .layers import Dense, Layer, sigmoid
-from .losses import bce_with_logits
 from .model import Model, decayed, seeded_latents
 from .network import mlp
+from .objectives import g_loss
 from .optim import Adam
+from .spectral import spectral_normalised
 
 __all__ = ["GAN", "decayed", "seeded_latents"]
 
@@ -69,12 +73,16 @@ class GAN(Model):
             [c.data_dim * c.pack, *c.d_hidden, 1], c.d_activation, None, c.d_batchnorm, c.d_dropout,
             leak=c.leak, bn_momentum=c.bn_momentum, bn_eps=c.bn_eps, pieces=c.maxout_pieces,
         )
+        if c.d_spectral_norm and discriminator is None:
+            d_layers = spectral_normalised(d_layers)
         _check_io(g_layers, c.latent_dim, c.data_dim, "generator")
         _check_io(d_layers, c.data_dim * c.pack, 1, "discriminator")
         self.G = self.nets["G"] = self._network(g_layers)
         self.D = self.nets["D"] = self._network(d_layers)
         self.opt_g = self.optimizers["G"] = Adam(self.G.params, self.G.grads, c.lr_g, c.betas)
         self.opt_d = self.optimizers["D"] = Adam(self.D.params, self.D.grads, c.lr_d, c.betas)
+        self.critic = Critic(c, self.D, self.rng)
+        self.generator_loss = g_loss(c.loss)
         # G with averaged weights, sampled from when g_ema_decay > 0
         self.G_avg = None
         if c.g_ema_decay:
@@ -118,14 +126,16 @@ class GAN(Model):
                 decayed(c.lr_d, c.lr_decay, self.steps_done, self.horizon))
 
     def train_step(self, real: Array, z: Array | None = None) -> dict[str, Array]:
-        """One D update on ``real`` and ``G(z)``, then one G update; returns device-side metrics.
+        """``n_critic`` D updates on ``real`` and ``G(z)``, then one G update; returns device-side metrics.
 
-        ``real: (B, data_dim)`` in model space (see :meth:`to_model_space`), ``z: (B, latent_dim)``
-        (drawn from the model's generator when omitted). Metrics are 0-d arrays (read them at log
-        intervals, not every step, on a GPU): ``d_loss = −V`` on this batch, ``g_loss``
-        (non-saturating), ``d_real`` = mean D(x), ``d_fake`` = mean D(G(z)) before the D update.
-        On ``cupy-graph`` the step is recorded once as a CUDA graph and replayed; its metrics are
-        then the same arrays each step, overwritten by the next.
+        ``real: (n_critic·B, data_dim)`` in model space (see :meth:`to_model_space`), one batch of
+        ``B`` rows per D update; ``z: (n_critic·B, latent_dim)`` (drawn from the model's generator
+        when omitted). ``step`` counts G updates. Metrics are 0-d arrays of the last D update
+        (read them at log intervals, not every step, on a GPU): ``d_loss`` (penalty included),
+        ``g_loss``, ``d_real`` = mean D(x), ``d_fake`` = mean D(G(z)) before the D update (D is
+        the sigmoid of its output for ``bce``, the output itself otherwise), and ``d_penalty``
+        when D's loss holds a gradient penalty. On ``cupy-graph`` the step is recorded once as a
+        CUDA graph and replayed; its metrics are then the same arrays each step, overwritten by the next.
         """
         if self.backend.records_steps:
             metrics = self._recorded(z is None)(real, z)
@@ -136,51 +146,51 @@ class GAN(Model):
 
     def device_step(self, real: Array, z: Array | None = None) -> dict[str, Array]:
         """The device work of :meth:`train_step`, without the host's step count: what a CUDA graph records."""
-        xp = self.xp
-        z = self.noise(real.shape[0]) if z is None else z
+        xp, k = self.xp, self.config.n_critic
+        b = real.shape[0] // k
         lr_g, lr_d = self.learning_rates()
         self.G.train()
         self.D.train()
-        fake = self.G.forward(z)
-        d_loss, logit_real, logit_fake = self._discriminator_gradients(real, fake)
-        self.opt_d.step(lr_d)
-        g_loss = self.generator_gradients(fake)
+        for i in range(k):  # a fixed count: the same operations every step
+            z_i = self.noise(b) if z is None else z[i * b : (i + 1) * b, ...]
+            fake = self.G.forward(z_i)
+            self.critic.begin_update()
+            batch = real[i * b : (i + 1) * b, ...]
+            d_loss, logit_real, logit_fake, penalty = self._discriminator_gradients(batch, fake)
+            self.opt_d.step(lr_d)
+            self.critic.end_update()
+        g_loss = self.generator_gradients(fake)  # the last fake: G's latest forward
         self.opt_g.step(lr_g)
         self._count_device_step()
-        return {
-            "d_loss": d_loss,
-            "g_loss": g_loss,
-            "d_real": xp.mean(sigmoid(logit_real, xp)),
-            "d_fake": xp.mean(sigmoid(logit_fake, xp)),
-        }
+        score = (lambda a: sigmoid(a, xp)) if self.config.loss == "bce" else (lambda a: a)
+        metrics = {"d_loss": d_loss, "g_loss": g_loss,
+                   "d_real": xp.mean(score(logit_real)), "d_fake": xp.mean(score(logit_fake))}
+        return metrics if penalty is None else {**metrics, "d_penalty": penalty}
 
     def _host_values(self) -> tuple:
         c = self.config  # the values a live model's config may change between steps (a resume does)
-        return (c.lr_g, c.lr_d, c.lr_decay, c.real_label, c.betas, c.g_ema_decay)
+        return (c.lr_g, c.lr_d, c.lr_decay, c.real_label, c.betas, c.g_ema_decay, c.gp_weight, c.r1_gamma, c.wgan_clip)
 
-    def _discriminator_gradients(self, real: Array, fake: Array) -> tuple[Array, Array, Array]:
-        """D's gradients of BCE(D(x), real_label) + BCE(D(G(z)), 0): D ascends V. ``fake`` is a constant here.
+    def _reused_buffers(self) -> list:
+        return super()._reused_buffers() + self.critic.buffers()
 
-        Returns the loss and both logits.
+    def _discriminator_gradients(self, real: Array, fake: Array) -> tuple[Array, Array, Array, Array | None]:
+        """D's gradients of its loss on ``real`` and ``fake`` (a constant here): see :class:`~tinygan.critic.Critic`.
+
+        Returns the loss, both outputs and the penalty (``None`` without one).
         """
-        D = self.D
-        D.start_gradients()
-        logit_real = D.forward(self._pack(real))
-        loss_real, grad = bce_with_logits(logit_real, self.config.real_label)
-        D.backward(grad, need_dx=False)
-        logit_fake = D.forward(self._pack(fake))
-        loss_fake, grad = bce_with_logits(logit_fake, 0.0)
-        D.backward(grad, need_dx=False)
-        return loss_real + loss_fake, logit_real, logit_fake
+        return self.critic.gradients(self._pack(real), self._pack(fake))
 
     def generator_gradients(self, fake: Array) -> Array:
-        """G's gradients of ``−log D(G(z))`` for ``fake = G.forward(z)`` (the latest G forward); returns the loss.
+        """G's gradients of its loss (``−log D(G(z))`` for bce) for ``fake = G.forward(z)`` (the latest G forward).
+
+        Returns the loss.
 
         The gradient flows through D (in its current state) to ``fake`` and on through G; D's own
         gradients are not needed, so they are not computed.
         """
         self.G.start_gradients()
-        loss, grad = bce_with_logits(self.D.forward(self._pack(fake)), 1.0)
+        loss, grad = self.generator_loss(self.D.forward(self._pack(fake)))
         grad_fake = self.D.backward(grad, need_dparams=False)
         self.G.backward(self.xp.reshape(grad_fake, fake.shape), need_dx=False)
         return loss

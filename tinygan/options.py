@@ -11,7 +11,7 @@ import argparse
 import math
 from typing import Any
 
-from .config import ACTIVATIONS, PRESETS
+from .config import ACTIVATIONS, LOSSES, PRESETS
 from .data import DATASETS
 from .runs import RunSettings
 
@@ -78,6 +78,36 @@ def _label(text: str) -> float:
     return value
 
 
+def _non_negative(text: str) -> float:
+    value = _number(float, text, "a number >= 0")
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text}")
+    return value
+
+
+def _yes_no(text: str) -> bool:
+    words = {"yes": True, "no": False, "1": True, "0": False, "true": True, "false": False}
+    if text.strip().lower() not in words:
+        raise argparse.ArgumentTypeError(f"expected yes or no, got {text!r}")
+    return words[text.strip().lower()]
+
+
+def _loss(text: str) -> str:
+    if text not in LOSSES:
+        raise argparse.ArgumentTypeError(f"expected one of {', '.join(LOSSES)}, got {text!r}")
+    return text
+
+
+def _betas(text: str) -> tuple[float, float]:
+    try:
+        betas = tuple(float(b) for b in text.split(","))
+    except ValueError:
+        betas = ()
+    if len(betas) != 2 or not all(0.0 <= b < 1.0 for b in betas):
+        raise argparse.ArgumentTypeError(f"expected two numbers in [0, 1) like 0.5,0.999, got {text!r}")
+    return betas
+
+
 def _activation(text: str) -> str:
     if text not in ACTIVATIONS:
         raise argparse.ArgumentTypeError(f"expected one of {', '.join(ACTIVATIONS)}, got {text!r}")
@@ -101,6 +131,13 @@ MODEL_OPTIONS = {
     "lr_decay": (_positive_float, "both learning rates decay exponentially to this fraction by the last step"),
     "g_ema_decay": (_probability, "decay of the moving average of G's weights used for sampling (0 = off)"),
     "pack": (_positive_int, "PacGAN packing: D judges this many samples at once (1 = off)"),
+    "loss": (_loss, f"objective of the game: {', '.join(LOSSES)}"),
+    "n_critic": (_positive_int, "D updates per G update, each on a batch of its own"),
+    "gp_weight": (_positive_float, "weight λ of the WGAN-GP penalty λ(‖∇D(x̂)‖ − 1)²"),
+    "r1_gamma": (_non_negative, "weight γ of the R1 penalty γ/2·‖∇D(x)‖² on real data (0 = off)"),
+    "wgan_clip": (_non_negative, "loss wgan clips D's parameters to ± this (0 = off)"),
+    "d_spectral_norm": (_yes_no, "spectral normalisation of D's Dense layers: yes or no"),
+    "betas": (_betas, "Adam's β₁,β₂ for both networks, e.g. 0.5,0.999"),
     "batch_size": (_positive_int, "batch size [default: the preset's, 64]"),
 }
 RUN_DEFAULTS = {name: RunSettings.__dataclass_fields__[name].default for name in RunSettings.CADENCES}

@@ -167,10 +167,13 @@ def fit(
     if log_every < 1:
         raise ValueError(f"log_every must be >= 1, got {log_every}")
     x = check_training_data(x, config.data_shape, config.data_kind)
-    if x.shape[0] < batch_size:
-        raise DataError(f"training data: {x.shape[0]} samples is fewer than one batch of {batch_size}")
+    n_critic = getattr(config, "n_critic", 1)
+    rows = batch_size * n_critic  # a batch for each D update of a step
+    if x.shape[0] < rows:
+        need = f"one batch of {batch_size}" if n_critic == 1 else f"one step's {n_critic} batches of {batch_size}"
+        raise DataError(f"training data: {x.shape[0]} samples is fewer than {need}")
     position = DataPosition() if position is None else position
-    batches = Batches(x, position, model.rng, batch_size, model.dtype)
+    batches = Batches(x, position, model.rng, rows, model.dtype)
     if steps is None:
         steps = math.ceil((1 if epochs is None else epochs) * batches.steps_per_epoch)
     model.set_horizon(steps)

@@ -20,6 +20,8 @@ class Layer:
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         _LAYER_TYPES[cls.__name__] = cls  # so that layer_from_spec finds every layer type by name
+        if "backward" in cls.__dict__ and "writes_first" not in cls.__dict__:
+            cls.writes_first = False  # a backward of its own adds, unless its class says it can write
 
     def bind(self, xp: Any, rng: Random) -> None:
         """Receive the array namespace and the network's random generator.
