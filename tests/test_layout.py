@@ -13,7 +13,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "tinygan"
 LAYERS = {
-    "errors": 0, "files": 0, "arrayfile": 0, "checkpoint": 0, "images": 0,
+    "errors": 0, "files": 0, "memory": 0, "arrayfile": 0, "checkpoint": 0, "images": 0,
     "backend": 1,
     "layers": 2, "losses": 2, "optim": 2, "network": 2,
     "config": 3, "averaging": 3, "model": 3, "gan": 3,
