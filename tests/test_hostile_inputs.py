@@ -8,14 +8,24 @@ file or option, no traceback, and, where a run was going, the last good checkpoi
 from __future__ import annotations
 
 import gzip
+import io
+import json
+import sys
+import tracemalloc
+import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tinygan import cli
+from tinygan import GAN, cli
+from tinygan.backend import BackendError
+from tinygan.checkpoint import CheckpointError, load_checkpoint
 from tinygan.data import DataError, idx_bytes, load_dataset, read_idx, write_idx
 from tinygan.data import sources as data_sources
+
+TINY = ["--dataset", "digits", "--n-train", "256", "--batch-size", "32", "--g-hidden", "16", "--d-hidden", "16",
+        "--latent-dim", "8", "--no-eval"]
 
 pytestmark = pytest.mark.usefixtures("numpy_one_blas_thread")
 
@@ -29,6 +39,81 @@ def error_line(capsys, *argv: str) -> str:
     line = err.splitlines()[-1]
     assert line.startswith(f"tinygan {argv[0]}: error: "), err
     return line
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory) -> Path:
+    """A trained tiny run's checkpoint (digits, 5 steps)."""
+    run = tmp_path_factory.mktemp("hostile") / "run"
+    assert cli.main(["train", *TINY, "--steps", "5", "--out", str(run)]) == 0
+    return run / "checkpoint.npz"
+
+
+def rewrite(path: Path, source: Path, arrays=None, meta=None) -> Path:
+    """A copy of checkpoint ``source`` with arrays or metadata changed (valid zip, valid CRCs)."""
+    with np.load(source, allow_pickle=False) as f:
+        content = {k: f[k] for k in f.files}
+    stored = json.loads(str(content.pop("__meta__")))
+    for key, value in (meta or {}).items():
+        if isinstance(value, dict) and isinstance(stored.get(key), dict):
+            stored[key] = {**stored[key], **value}
+        else:
+            stored[key] = value
+    content.update(arrays or {})
+    np.savez(path, __meta__=np.array(json.dumps(stored)), **content)
+    return path
+
+
+# =========================================================================== unbounded memory from a small input
+
+
+def write_bomb(path: Path, source: Path, n: int) -> None:
+    """``source`` with its data order replaced by ``n`` zeros, deflated: a small file declaring ``8 n`` bytes."""
+    with np.load(source, allow_pickle=False) as f:
+        content = {k: f[k] for k in f.files if k != "data/perm"}
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, array in content.items():
+            buffer = io.BytesIO()
+            np.save(buffer, array)
+            z.writestr(name + ".npy", buffer.getvalue())
+        with z.open("data/perm.npy", "w", force_zip64=True) as member:
+            np.lib.format.write_array_header_1_0(member, {"descr": "<i8", "fortran_order": False, "shape": (n,)})
+            zeros = bytes(2**20)
+            for _ in range(8 * n // len(zeros)):
+                member.write(zeros)
+
+
+def test_a_compressed_checkpoint_is_measured_before_it_is_inflated(tmp_path, checkpoint, capsys):
+    bomb = tmp_path / "bomb.npz"
+    write_bomb(bomb, checkpoint, 2**24)  # 128 MB of zeros in a file of about 130 kB
+    assert bomb.stat().st_size < 2**20
+    tracemalloc.start()
+    try:
+        with pytest.raises(CheckpointError, match="compressed arrays inflate by") as info:
+            GAN.load(str(bomb))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 * 2**20, f"{peak / 2**20:.0f} MB allocated before the refusal"
+    assert str(bomb) in str(info.value)
+    line = error_line(capsys, "sample", "--checkpoint", str(bomb), "--out", str(tmp_path / "x.npy"))
+    assert line.startswith(f"tinygan sample: error: checkpoint {bomb}: its compressed arrays inflate by ")
+
+
+def test_an_array_header_that_disagrees_with_the_directory_is_refused(tmp_path, checkpoint):
+    forged = tmp_path / "forged.npz"
+    with zipfile.ZipFile(checkpoint) as src, zipfile.ZipFile(forged, "w") as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename == "data/perm.npy":  # the header claims 2**40 entries; the member holds 256
+                data = data.replace(b"(256,)", b"(1099511627776,)".ljust(len(b"(256,)")), 1)[: len(data)]
+                header = io.BytesIO()
+                np.lib.format.write_array_header_1_0(header, {"descr": "<i8", "fortran_order": False,
+                                                              "shape": (2**40,)})
+                data = header.getvalue() + bytes(256 * 8)
+            dst.writestr(info, data)
+    with pytest.raises(CheckpointError, match=r"member 'data/perm.npy' declares \d+ bytes, its array header"):
+        load_checkpoint(forged)
 
 
 def test_generated_data_of_any_size_is_measured_first():
@@ -79,6 +164,45 @@ def test_idx_data_with_an_empty_dimension_is_named(tmp_path, capsys, offline, sh
     assert f"got uint8 {shape}" in line
 
 
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"arrays": {"G/0.W": "nan"}}, "array 'G/0.W' holds NaN or infinite values"),
+        ({"arrays": {"opt_d/v": "inf"}}, "array 'opt_d/v' holds NaN or infinite values"),
+        ({"meta": {"config": {"lr_g": "fast"}}}, "lr_g = 'fast': expected a positive number"),
+        ({"meta": {"config": {"lr_d": float("nan")}}}, "lr_d = nan: expected a positive number"),
+        ({"meta": {"config": {"betas": [1.5, 0.9]}}}, "betas = (1.5, 0.9): expected two numbers in [0, 1)"),
+        ({"meta": {"config": {"batch_size": 0}}}, "batch_size = 0: expected a positive integer"),
+        ({"meta": {"config": {"data_shape": [0, 28]}}}, "data_shape = (0, 28): expected a non-empty tuple"),
+        ({"arrays": {"opt_g/t": np.array(-1)}}, "optimizer step count must be a non-negative integer"),
+        ({"meta": {"seed": -1}}, "seed -1 is not a non-negative integer"),
+    ],
+    ids=["nan", "inf-adam", "lr-text", "lr-nan", "betas", "batch", "empty-dim", "adam-t", "seed"],
+)
+def test_checkpoint_values_are_checked_for_meaning(tmp_path, capsys, checkpoint, change, named):
+    arrays = {}
+    with np.load(checkpoint) as f:
+        for key, kind in change.get("arrays", {}).items():
+            if isinstance(kind, str):
+                a = f[key].copy()
+                a.flat[0] = {"nan": np.nan, "inf": np.inf}.get(kind, 0.0)
+                arrays[key] = a * 1e20 if kind == "huge" else a
+            else:
+                arrays[key] = kind
+    bad = rewrite(tmp_path / "bad.npz", checkpoint, arrays, change.get("meta"))
+    line = error_line(capsys, "sample", "--checkpoint", str(bad), "--out", str(tmp_path / "x.npy"))
+    assert line.startswith(f"tinygan sample: error: checkpoint {bad}: "), line
+    assert named in line, line
+    # Resuming from it: refused the same way, never called the last good checkpoint, the file untouched.
+    run = tmp_path / "run"
+    assert cli.main(["train", *TINY, "--steps", "2", "--out", str(run)]) == 0
+    (run / "checkpoint.npz").write_bytes(bad.read_bytes())
+    capsys.readouterr()
+    line = error_line(capsys, "train", "--resume", str(run), "--steps", "9")
+    assert named in line and "last good" not in line
+    assert (run / "checkpoint.npz").read_bytes() == bad.read_bytes()
+
+
 def test_a_corrupted_gzip_stream_is_called_corrupt(tmp_path):
     raw = idx_bytes(np.zeros((40, 28, 28), np.uint8))
     longer = bytearray(gzip.compress(raw + bytes(1000), mtime=0))
@@ -94,3 +218,31 @@ def test_a_corrupted_gzip_stream_is_called_corrupt(tmp_path):
     path.write_bytes(gzip.compress(raw + bytes(1000), mtime=0))  # whole and valid, only longer: too long
     with pytest.raises(DataError, match=rf"^{path}: IDX file too long"):
         read_idx(path)
+
+
+def test_a_missing_cupy_is_not_called_a_bad_checkpoint(tmp_path, capsys, checkpoint, monkeypatch):
+    monkeypatch.setitem(sys.modules, "cupy", None)  # import cupy raises ImportError
+    line = error_line(capsys, "sample", "--checkpoint", str(checkpoint), "--backend", "cupy", "--out", "x.npy")
+    assert line.startswith("tinygan sample: error: backend 'cupy' needs CuPy") and "checkpoint" not in line
+    monkeypatch.setenv("TINYGAN_BACKEND", "cupy")
+    line = error_line(capsys, "sample", "--checkpoint", str(checkpoint), "--out", "x.npy")
+    assert line.startswith("tinygan sample: error: backend 'cupy' needs CuPy")
+    monkeypatch.delenv("TINYGAN_BACKEND")
+
+    def no_device(*args, **kwargs):  # CuPy found the moment the model is built, then CUDA failing
+        raise BackendError("backend 'cupy': no CUDA device is visible (check CUDA_VISIBLE_DEVICES)")
+
+    monkeypatch.setattr(GAN, "from_state", no_device)
+    line = error_line(capsys, "sample", "--checkpoint", str(checkpoint), "--out", "x.npy")
+    assert line == "tinygan sample: error: backend 'cupy': no CUDA device is visible (check CUDA_VISIBLE_DEVICES)"
+
+
+def test_a_folder_given_as_a_checkpoint_is_called_a_folder(tmp_path, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    line = error_line(capsys, "sample", "--checkpoint", str(empty), "--out", str(tmp_path / "x.npy"))
+    assert line == f"tinygan sample: error: checkpoint {empty}: a folder with no checkpoint.npz in it " \
+        "(not a tinygan run folder?)"
+    (empty / "checkpoint.npz").mkdir()
+    line = error_line(capsys, "eval", "--checkpoint", str(empty))
+    assert line == f"tinygan eval: error: checkpoint {empty / 'checkpoint.npz'}: is a folder, not a checkpoint file"

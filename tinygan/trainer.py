@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from .backend import Array, Backend, Random, get_backend, to_numpy
+from .backend import Array, Backend, BackendError, Random, get_backend, to_numpy
 from .checkpoint import load_checkpoint, save_checkpoint
 from .data.validate import check_samples
 from .errors import CheckpointError, DataError, DivergenceError
@@ -231,16 +231,21 @@ def load_training(
 
     Every problem raises :class:`~tinygan.errors.CheckpointError` naming the file.
     """
-    arrays, meta = load_checkpoint(path)
+    backend = get_backend(backend)  # a missing CuPy is the backend's error, not the file's
+
+    def allowance(meta: dict[str, Any]) -> int:
+        kind = meta.get("model", "gan")
+        return classes[kind].state_allowance(meta) if isinstance(kind, str) and kind in classes else 0
+
+    arrays, meta = load_checkpoint(path, allowance)
     kind = meta.get("model", "gan")
-    if kind not in classes:
+    if not isinstance(kind, str) or kind not in classes:
         raise CheckpointError(f"checkpoint {path}: holds a {kind!r} model, expected {' or '.join(classes)}")
-    backend = get_backend(backend)
     model_arrays = {k: v for k, v in arrays.items() if not k.startswith("data/")}
     try:
         model = classes[kind].from_state(model_arrays, meta, backend)
         position = DataPosition.from_state(arrays, meta.get("data"), backend)
-    except CheckpointError:
+    except (CheckpointError, BackendError, MemoryError):
         raise
     except Exception as e:  # the description comes from a file: any failure means it is unusable
         raise CheckpointError(f"checkpoint {path}: {e}") from None
