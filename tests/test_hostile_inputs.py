@@ -169,6 +169,7 @@ def test_idx_data_with_an_empty_dimension_is_named(tmp_path, capsys, offline, sh
     [
         ({"arrays": {"G/0.W": "nan"}}, "array 'G/0.W' holds NaN or infinite values"),
         ({"arrays": {"opt_d/v": "inf"}}, "array 'opt_d/v' holds NaN or infinite values"),
+        ({"arrays": {"G/0.W": "huge"}}, "not a good checkpoint, training diverged at step 5: generator parameters"),
         ({"meta": {"config": {"lr_g": "fast"}}}, "lr_g = 'fast': expected a positive number"),
         ({"meta": {"config": {"lr_d": float("nan")}}}, "lr_d = nan: expected a positive number"),
         ({"meta": {"config": {"betas": [1.5, 0.9]}}}, "betas = (1.5, 0.9): expected two numbers in [0, 1)"),
@@ -177,7 +178,7 @@ def test_idx_data_with_an_empty_dimension_is_named(tmp_path, capsys, offline, sh
         ({"arrays": {"opt_g/t": np.array(-1)}}, "optimizer step count must be a non-negative integer"),
         ({"meta": {"seed": -1}}, "seed -1 is not a non-negative integer"),
     ],
-    ids=["nan", "inf-adam", "lr-text", "lr-nan", "betas", "batch", "empty-dim", "adam-t", "seed"],
+    ids=["nan", "inf-adam", "exploded", "lr-text", "lr-nan", "betas", "batch", "empty-dim", "adam-t", "seed"],
 )
 def test_checkpoint_values_are_checked_for_meaning(tmp_path, capsys, checkpoint, change, named):
     arrays = {}
@@ -201,6 +202,48 @@ def test_checkpoint_values_are_checked_for_meaning(tmp_path, capsys, checkpoint,
     line = error_line(capsys, "train", "--resume", str(run), "--steps", "9")
     assert named in line and "last good" not in line
     assert (run / "checkpoint.npz").read_bytes() == bad.read_bytes()
+
+
+# =========================================================================== the divergence guard
+
+
+def poison(monkeypatch, at: int, what: str) -> None:
+    """From step ``at`` on, make the state explode while staying finite."""
+    real_step = GAN.train_step
+
+    def step(self, real, z=None):
+        metrics = real_step(self, real, z)
+        if self.step >= at:
+            if what == "params":
+                self.G.params[...] = 1e6 * (1.0 + self.G.params)
+            else:
+                metrics["d_loss"] = metrics["d_loss"] * 0 + 5e4
+        return metrics
+
+    monkeypatch.setattr(GAN, "train_step", step)
+
+
+@pytest.mark.parametrize(
+    ("what", "log_every", "named"),
+    [
+        ("params", "10", "training diverged at step 8: generator parameters reach "),
+        ("loss", "1", "training diverged at step 7: d_loss is 5e+04, beyond 1000 (the losses exploded)"),
+        # the mean of the steps since the last record: (2 * 5e4 + 6 healthy losses) / 8
+        ("loss", "10", "training diverged at step 8: d_loss is 1.25e+04, beyond 1000 (the losses exploded)"),
+    ],
+    ids=["params", "loss-logged", "loss-between-logs"],
+)
+def test_a_finite_explosion_keeps_the_last_good_checkpoint(tmp_path, capsys, monkeypatch, what, log_every, named):
+    """Exploded but finite from step 7, a checkpoint every 2 steps: step 6 is kept, the step named."""
+    poison(monkeypatch, 7, what)
+    run = tmp_path / "run"
+    line = error_line(capsys, "train", *TINY, "--steps", "30", "--out", str(run), "--checkpoint-every", "2",
+                      "--log-every", log_every)
+    assert line.startswith(f"tinygan train: error: {named}"), line
+    assert f"the last good checkpoint (step 6) is kept in {run / 'checkpoint.npz'}" in line
+    monkeypatch.undo()
+    kept = GAN.load(str(run / "checkpoint.npz"))
+    assert kept.step == 6 and np.abs(kept.G.params).max() < 100
 
 
 def test_a_corrupted_gzip_stream_is_called_corrupt(tmp_path):

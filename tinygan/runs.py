@@ -21,6 +21,7 @@ from .data import DATASETS, Dataset
 from .errors import UsageError
 from .files import atomic_write_bytes
 from .gan import seeded_latents
+from .guard import check_parameters
 from .images import image_grid, scatter_png, write_png
 from .trainer import Progress
 
@@ -188,8 +189,9 @@ class RunRecorder:
     Called after every step with the trainer's :class:`~tinygan.trainer.Progress`: metric records
     at log intervals, a checkpoint every ``checkpoint_every`` steps, ``samples.png`` (from fixed
     latents) every ``sample_every`` steps, and with an ``fd`` callable a Fréchet-distance record
-    every ``eval_every`` steps. ``last_saved`` is the step of the newest checkpoint (``None``
-    before the first).
+    every ``eval_every`` steps. Nothing is written from a diverged state (:mod:`tinygan.guard`),
+    so the checkpoint on disk is always the last good one. ``last_saved`` is the step of the
+    newest checkpoint (``None`` before the first).
     """
 
     def __init__(
@@ -205,6 +207,7 @@ class RunRecorder:
         self.settings, self.dataset, self.fd = settings, dataset, fd
         self.checkpoint = run_dir / "checkpoint.npz"
         self.last_saved = model.step if self.checkpoint.exists() else None
+        self.guard = lambda: check_parameters(model)  # until a step brings the trainer's guard
         n_fixed = 2500 if dataset.kind == "points" else 100
         self.z_fixed = seeded_latents(n_fixed, model.config.latent_dim, settings.seed + 1)
         # A fresh run starts the file anew; a resumed one appends (its records were trimmed to its step).
@@ -212,6 +215,7 @@ class RunRecorder:
 
     def __call__(self, p: Progress) -> None:
         s = self.settings
+        self.guard = p.guard or self.guard
         if p.record is not None:
             self._write(p.record)
         if p.step % s.checkpoint_every == 0:
@@ -219,7 +223,7 @@ class RunRecorder:
         if p.step % s.sample_every == 0:
             self.samples()
         if self.fd is not None and p.step % s.eval_every == 0:
-            self.model.check_finite()
+            self.guard()
             self._write({"step": p.step, "fd": self.fd(self.model)})
 
     def _write(self, record: dict[str, Any]) -> None:
@@ -227,12 +231,13 @@ class RunRecorder:
         self.metrics.flush()
 
     def save(self) -> None:
-        """A checkpoint of the model and its data position (refused if anything is not finite)."""
+        """A checkpoint of the model and its data position (refused if it has diverged)."""
+        self.guard()
         self.model.save(str(self.checkpoint))
         self.last_saved = self.model.step
 
     def samples(self) -> None:
-        self.model.check_finite()
+        self.guard()
         write_samples(self.run_dir / "samples.png", self.model, self.z_fixed, self.dataset)
 
     def finish(self) -> None:
