@@ -7,6 +7,7 @@ file or option, no traceback, and, where a run was going, the last good checkpoi
 
 from __future__ import annotations
 
+import errno
 import gzip
 import io
 import json
@@ -18,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import tinygan.files as files_module
 from tinygan import GAN, cli
 from tinygan.backend import BackendError
 from tinygan.checkpoint import CheckpointError, load_checkpoint
@@ -164,6 +166,17 @@ def test_idx_data_with_an_empty_dimension_is_named(tmp_path, capsys, offline, sh
     assert f"got uint8 {shape}" in line
 
 
+def test_an_empty_test_split_is_named_before_training(tmp_path, capsys, offline):
+    """The test split is read to measure the run: an empty one is refused at setup, the run folder removed."""
+    folder = mnist_dir(tmp_path / "mnist", np.zeros((40, 28, 28), np.uint8), np.zeros(40, np.uint8), test=False)
+    write_idx(folder / "t10k-images-idx3-ubyte", np.zeros((0, 28, 28), np.uint8))
+    write_idx(folder / "t10k-labels-idx1-ubyte", np.zeros(0, np.uint8))
+    argv = [a for a in MNIST if a != "--no-eval"]
+    line = error_line(capsys, "train", *argv, "--data-dir", str(folder), "--out", str(tmp_path / "run"))
+    assert line.startswith(f"tinygan train: error: {folder}/t10k-images-idx3-ubyte: ")
+    assert not (tmp_path / "run").exists()
+
+
 @pytest.mark.parametrize(
     ("change", "named"),
     [
@@ -246,6 +259,74 @@ def test_a_finite_explosion_keeps_the_last_good_checkpoint(tmp_path, capsys, mon
     assert kept.step == 6 and np.abs(kept.G.params).max() < 100
 
 
+# =========================================================================== messages that say what happened
+
+
+def test_disk_full_names_the_file_and_what_is_kept(tmp_path, capsys, monkeypatch):
+    full = {"now": False}
+    real_save, real_fsync = GAN.save, files_module.os.fsync
+
+    def save(self, path, extra_meta=None):
+        full["now"] = self.step >= 6
+        try:
+            real_save(self, path, extra_meta)
+        finally:
+            full["now"] = False
+
+    def fsync(fd):
+        if full["now"]:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_fsync(fd)
+
+    monkeypatch.setattr(GAN, "save", save)
+    monkeypatch.setattr(files_module.os, "fsync", fsync)
+    run = tmp_path / "run"
+    line = error_line(capsys, "train", *TINY, "--steps", "20", "--out", str(run), "--checkpoint-every", "3")
+    checkpoint = run / "checkpoint.npz"
+    assert line == (
+        f"tinygan train: error: {checkpoint}: cannot write (No space left on device); the checkpoint of step 3 "
+        f"is kept in {checkpoint}; resume with: python -m tinygan train --resume {run}"
+    )
+    monkeypatch.undo()
+    assert GAN.load(str(checkpoint)).step == 3
+    assert not list(run.glob(".*.tmp"))
+
+
+def test_disk_full_on_metrics_names_metrics(tmp_path, capsys, monkeypatch):
+    from tinygan import runs
+
+    class Full(io.BytesIO):
+        def flush(self):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(runs, "open_for_append", lambda path: Full())
+    run = tmp_path / "run"
+    line = error_line(capsys, "train", *TINY, "--steps", "20", "--out", str(run), "--log-every", "5")
+    assert line == (
+        f"tinygan train: error: {run / 'metrics.jsonl'}: cannot write (No space left on device); "
+        "no checkpoint was saved"
+    )
+
+
+def test_a_second_signal_reports_the_checkpoint_on_disk(tmp_path, capsys, monkeypatch):
+    """The second Ctrl-C lands just after the checkpoint of step 6 replaced that of step 3."""
+    real_save = GAN.save
+
+    def save(self, path, extra_meta=None):
+        real_save(self, path, extra_meta)
+        if self.step == 6:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(GAN, "save", save)
+    run = tmp_path / "run"
+    code = cli.main(["train", *TINY, "--steps", "20", "--out", str(run), "--checkpoint-every", "3"])
+    err = capsys.readouterr().err
+    assert code == cli.EXIT_INTERRUPTED and "Traceback" not in err
+    assert f"interrupted again at step 6: the checkpoint of step 6 is kept in {run / 'checkpoint.npz'}" in err
+    monkeypatch.undo()
+    assert GAN.load(str(run / "checkpoint.npz")).step == 6
+
+
 def test_a_corrupted_gzip_stream_is_called_corrupt(tmp_path):
     raw = idx_bytes(np.zeros((40, 28, 28), np.uint8))
     longer = bytearray(gzip.compress(raw + bytes(1000), mtime=0))
@@ -289,3 +370,51 @@ def test_a_folder_given_as_a_checkpoint_is_called_a_folder(tmp_path, capsys):
     (empty / "checkpoint.npz").mkdir()
     line = error_line(capsys, "eval", "--checkpoint", str(empty))
     assert line == f"tinygan eval: error: checkpoint {empty / 'checkpoint.npz'}: is a folder, not a checkpoint file"
+
+
+@pytest.fixture
+def finished(tmp_path) -> Path:
+    run = tmp_path / "run"
+    assert cli.main(["train", *TINY, "--steps", "4", "--seed", "3", "--out", str(run)]) == 0
+    return run
+
+
+@pytest.mark.parametrize(
+    ("given", "named"),
+    [
+        (["--dataset", "ring"], "--dataset: a resumed run keeps its saved dataset ('digits')"),
+        (["--seed", "4"], "--seed: a resumed run keeps its saved seed (3)"),
+        (["--n-train", "512"], "--n-train: a resumed run keeps its saved n_train (256)"),
+        (["--model", "article"], "--model: a resumed run keeps its saved model ('default')"),
+        (["--out", "elsewhere"], "--out: a resumed run stays in its folder ({run}); drop --out"),
+    ],
+)
+def test_resume_refuses_options_it_would_ignore(capsys, finished, given, named):
+    capsys.readouterr()
+    line = error_line(capsys, "train", "--resume", str(finished), *given)
+    assert line.startswith(f"tinygan train: error: {named.format(run=finished)}"), line
+    assert GAN.load(str(finished)).step == 4
+
+
+def test_resume_accepts_the_saved_values_given_again(capsys, finished):
+    code = cli.main(["train", "--resume", str(finished), "--dataset", "digits", "--seed", "3", "--steps", "6"])
+    assert code == 0, capsys.readouterr().err
+    assert GAN.load(str(finished)).step == 6
+
+
+@pytest.mark.parametrize("saved", ["checkpoint", "config"])
+def test_resume_refuses_changed_data(tmp_path, capsys, saved):
+    data = tmp_path / "points.npy"
+    np.save(data, np.random.default_rng(0).random((256, 2)).astype(np.float32))
+    run = tmp_path / "run"
+    args = ["--dataset", str(data), "--batch-size", "32", "--g-hidden", "8", "--d-hidden", "8", "--no-eval"]
+    assert cli.main(["train", *args, "--steps", "4", "--out", str(run)]) == 0
+    if saved == "config":  # killed before its first checkpoint: config.json holds the fingerprint
+        (run / "checkpoint.npz").unlink()
+    np.save(data, np.random.default_rng(1).random((256, 2)).astype(np.float32))
+    capsys.readouterr()
+    line = error_line(capsys, "train", "--resume", str(run), "--steps", "8")
+    assert line.startswith(
+        f"tinygan train: error: --resume {run}: the training data (points) changed since the run was saved (256 "
+    ), line
+    assert line.endswith("resuming is refused: put the original data back, or start a new run with --out")

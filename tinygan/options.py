@@ -11,8 +11,9 @@ import argparse
 import math
 from typing import Any
 
-from .config import ACTIVATIONS, PRESETS
+from .config import ACTIVATIONS, PRESETS, GANConfig
 from .data import DATASETS
+from .errors import UsageError
 from .runs import RunSettings
 
 
@@ -190,3 +191,28 @@ def _train_options(train: argparse.ArgumentParser) -> None:
     for name, (kind, text) in MODEL_OPTIONS.items():
         flags = ["--" + name.replace("_", "-"), *OLD_SPELLINGS.get(name, ())]
         model.add_argument(*flags, dest=name, type=kind, default=None, help=text)
+
+
+# -- what model options ask for --------------------------------------------------------------
+
+
+def stretch_batchnorm(overrides: dict[str, Any], preset: GANConfig) -> dict[str, Any]:
+    """Make per-layer BatchNorm flags agree with the hidden sizes, or name the option that does not.
+
+    A preset's per-layer pattern (say no,yes,yes,yes) is stretched to new ``--g-hidden`` sizes as
+    its first flag followed by its last; an explicit ``--g-batchnorm`` list must match in length.
+    """
+    overrides = dict(overrides)
+    for net, name in (("g", "generator"), ("d", "discriminator")):
+        hidden = overrides.get(f"{net}_hidden", getattr(preset, f"{net}_hidden"))
+        flags = overrides.get(f"{net}_batchnorm")
+        if flags is None:
+            flags = getattr(preset, f"{net}_batchnorm")
+            if isinstance(flags, list) and len(flags) != len(hidden):
+                overrides[f"{net}_batchnorm"] = flags[:1] + flags[-1:] * (len(hidden) - 1)
+        elif isinstance(flags, list) and len(flags) != len(hidden):
+            raise UsageError(
+                f"--{net}-batchnorm: expected yes/no, or one flag per {name} hidden layer ({len(hidden)}), "
+                f"got {len(flags)}"
+            )
+    return overrides

@@ -10,6 +10,7 @@ a user's file and the arrays given to ``fit`` both pass.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 from dataclasses import dataclass
@@ -79,6 +80,12 @@ class Dataset:
 
     def __len__(self) -> int:
         return int(self.x.shape[0])
+
+    def fingerprint(self) -> str:
+        """SHA-256 (hex) of the samples, their shape and dtype: a run records it to notice changed data."""
+        digest = hashlib.sha256(f"{self.x.shape} {self.x.dtype.str}".encode())
+        digest.update(memoryview(np.ascontiguousarray(self.x)).cast("B"))
+        return digest.hexdigest()
 
 
 _DEFAULT_N = {"train": 60_000, "test": 10_000}
