@@ -25,6 +25,7 @@ from tinygan.backend import BackendError
 from tinygan.checkpoint import CheckpointError, load_checkpoint
 from tinygan.data import DataError, idx_bytes, load_dataset, read_idx, write_idx
 from tinygan.data import sources as data_sources
+from tinygan.gan import seeded_latents
 
 TINY = ["--dataset", "digits", "--n-train", "256", "--batch-size", "32", "--g-hidden", "16", "--d-hidden", "16",
         "--latent-dim", "8", "--no-eval"]
@@ -116,6 +117,63 @@ def test_an_array_header_that_disagrees_with_the_directory_is_refused(tmp_path, 
             dst.writestr(info, data)
     with pytest.raises(CheckpointError, match=r"member 'data/perm.npy' declares \d+ bytes, its array header"):
         load_checkpoint(forged)
+
+
+def run_npy_sample(capsys, checkpoint: Path, n: int, out: Path) -> None:
+    assert cli.main(["sample", "--checkpoint", str(checkpoint), "-n", str(n), "--out", str(out)]) == 0, (
+        capsys.readouterr().err
+    )
+
+
+def test_sample_writes_a_long_npy_a_chunk_at_a_time(tmp_path, checkpoint, capsys, monkeypatch):
+    from tinygan.evaluate import SAMPLE_CHUNK
+
+    batches = []
+    real_sample = GAN.sample
+
+    def counting(self, n, z=None):
+        batches.append(n)
+        return real_sample(self, n, z)
+
+    monkeypatch.setattr(GAN, "sample", counting)
+    n = 2 * SAMPLE_CHUNK + 7
+    run_npy_sample(capsys, checkpoint, n, tmp_path / "x.npy")
+    assert max(batches) <= SAMPLE_CHUNK and sum(batches) == n, "generated in chunks"
+    monkeypatch.undo()
+    got = np.load(tmp_path / "x.npy")
+    gan = GAN.load(str(checkpoint))
+    want = gan.sample(n, z=seeded_latents(n, gan.config.latent_dim, 0))
+    assert got.shape == (n, 28, 28) and got.dtype == np.float32
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)  # the latents of one stream, whatever the chunks
+
+
+BIG = str(10**13)
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["sample", "-n", BIG, "--out", "{tmp}/x.npy"], f"-n {BIG}: {{tmp}}/x.npy would take "),
+        (["sample", "-n", "20000", "--out", "{tmp}/x.png"], "-n 20000: a .png grid shows at most 10000 images"),
+        (["eval", "--n", BIG], f"--n {BIG}: needs about "),
+        (["train", "--g-hidden", "10000000,10000000", "--n-train", "256", "--no-eval"],
+         "--g-hidden 10000000,10000000 (a model of "),
+        (["train", "--latent-dim", "100000000000", "--n-train", "256", "--no-eval"],
+         "--latent-dim 100000000000 (a model of "),
+        (["train", "--n-train", BIG, "--no-eval"], f"--n-train {BIG}: needs about "),
+    ],
+    ids=["sample-npy", "sample-png", "eval", "train-widths", "train-latent", "train-n"],
+)
+def test_memory_requests_that_cannot_be_met_are_one_line(tmp_path, checkpoint, capsys, argv, expected):
+    argv = [a.format(tmp=tmp_path) for a in argv]
+    if argv[0] in ("sample", "eval"):
+        argv[1:1] = ["--checkpoint", str(checkpoint)]
+    else:
+        argv += ["--out", str(tmp_path / "run")]
+    line = error_line(capsys, *argv)
+    assert line.startswith(f"tinygan {argv[0]}: error: {expected.format(tmp=tmp_path)}"), line
+    assert "available" in line or "free there" in line or "at most" in line
+    assert list(tmp_path.iterdir()) == [], "nothing is written"
 
 
 def test_generated_data_of_any_size_is_measured_first():
@@ -215,6 +273,33 @@ def test_checkpoint_values_are_checked_for_meaning(tmp_path, capsys, checkpoint,
     line = error_line(capsys, "train", "--resume", str(run), "--steps", "9")
     assert named in line and "last good" not in line
     assert (run / "checkpoint.npz").read_bytes() == bad.read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("argv", "named"),
+    [
+        (["train", "--seed", "-1"], "argument --seed: expected a non-negative integer, got -1"),
+        (["train", "--seed=-1"], "argument --seed: expected a non-negative integer, got -1"),
+        (["sample", "--checkpoint", "c", "--out", "x.npy", "--seed", "-1"], "argument --seed: expected a non-negative"),
+        (["eval", "--checkpoint", "c", "--seed", "-1"], "argument --seed: expected a non-negative integer"),
+        (["eval", "--checkpoint", "c", "--n", "1"], "argument --n: expected an integer of at least 2, got 1"),
+        (["eval", "--checkpoint", "c", "--n", "0"], "argument --n: expected an integer of at least 2, got 0"),
+    ],
+)
+def test_option_values_are_checked_where_they_enter(capsys, argv, named):
+    with pytest.raises(SystemExit) as info:
+        cli.main(argv)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and f"tinygan {argv[0]}: error: {named}" in err
+
+
+def test_eval_of_two_samples_works(tmp_path, capsys):
+    gan = GAN.from_preset("points", (2,), seed=0, g_hidden=[8], d_hidden=[8])
+    gan.dataset_name = "ring"
+    gan.save(str(tmp_path / "checkpoint.npz"))
+    assert cli.main(["eval", "--checkpoint", str(tmp_path), "--n", "2"]) == 0
+    assert json.loads(capsys.readouterr().out)["n"] == 2
 
 
 # =========================================================================== the divergence guard

@@ -208,3 +208,22 @@ def _numpy_errors(fail: Failure) -> Iterator[None]:
     except Exception as e:  # zlib/zip internals raise assorted types on mangled bytes
         raise fail(wording.corrupt, f"{type(e).__name__}: {e}") from None
 
+
+def write_npy(f: BinaryIO, shape: tuple[int, ...], dtype: Any, chunks: Iterator[np.ndarray]) -> None:
+    """Write a .npy file of ``shape`` and ``dtype`` to ``f`` from ``chunks`` along the first axis.
+
+    Memory stays that of one chunk, whatever the length. Raises ``ValueError`` if the chunks
+    do not add up to ``shape``.
+    """
+    dtype = np.dtype(dtype)
+    header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": tuple(shape)}
+    np.lib.format.write_array_header_1_0(f, header)
+    rows = 0
+    for chunk in chunks:
+        chunk = np.ascontiguousarray(chunk, dtype=dtype)
+        if chunk.shape[1:] != tuple(shape[1:]):
+            raise ValueError(f"chunk of shape {chunk.shape} does not fit an array of shape {shape}")
+        f.write(memoryview(chunk).cast("B"))
+        rows += chunk.shape[0]
+    if rows != shape[0]:
+        raise ValueError(f"chunks hold {rows} rows, the header declares {shape[0]}")

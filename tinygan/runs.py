@@ -167,15 +167,18 @@ def trim_metrics(path: Path, step: int) -> None:
 
 def write_samples(path: Path, model: Any, z: np.ndarray, real: Dataset | None = None) -> None:
     """A grid of generated images, or for 2-D points a plot of generated over real points."""
-    fake = model.sample(z.shape[0], z=z)
-    config = model.config
+    draw_samples(path, model.config, model.sample(z.shape[0], z=z), real)
+
+
+def draw_samples(path: Path, config: Any, fake: np.ndarray, real: Dataset | None = None) -> None:
+    """:func:`write_samples` of samples ``fake`` of a model of ``config``, already generated."""
     if config.data_kind == "image" and len(config.data_shape) == 2:
         write_png(path, image_grid(fake))
     elif config.data_kind == "image":
         side = math.isqrt(config.data_dim)
         write_png(path, image_grid(fake.reshape(-1, side, side)))
     else:
-        reference = None if real is None else real.x[: z.shape[0]]
+        reference = None if real is None else real.x[: fake.shape[0]]
         scatter_png(path, fake[:, :2], None if reference is None else reference[:, :2])
 
 

@@ -25,11 +25,12 @@ from .api import GAN
 from .checkpoint import read_meta
 from .config import GANConfig, preset_config, preset_for
 from .console import ProgressDisplay, StopSignal
-from .data import Dataset, load_dataset
+from .data import Dataset, generated_bytes, load_dataset
 from .errors import CheckpointError, DivergenceError, UsageError
 from .evaluate import FDTracker, evaluate_gan
 from .files import atomic_write_bytes
-from .options import MODEL_OPTIONS, stretch_batchnorm
+from .memory import check_fits
+from .options import MODEL_OPTIONS, check_model_memory, stretch_batchnorm
 from .rundir import RunFolder
 from .runs import (
     RunRecorder,
@@ -121,6 +122,9 @@ def _total_steps(args: argparse.Namespace, n: int, batch_size: int, saved: int |
 
 
 def _load_data(settings: RunSettings) -> Dataset:
+    if settings.n_train is not None:
+        check_fits(generated_bytes(settings.dataset, settings.n_train) or 0, f"--n-train {settings.n_train}",
+                   UsageError)
     return load_dataset(settings.dataset, data_dir=settings.data_dir, split="train", n=settings.n_train,
                         seed=settings.seed)
 
@@ -141,6 +145,7 @@ def _start(args: argparse.Namespace) -> Run:
         if isinstance(e, UsageError):
             raise
         raise UsageError(f"model options: {e}") from None
+    check_model_memory(config, settings.overrides)
     gan = GAN(config, backend=args.backend, seed=settings.seed)
     settings.model = preset_for(settings.model, dataset.kind)
     settings.total_steps = _total_steps(args, len(dataset), config.batch_size)
