@@ -1,7 +1,8 @@
-"""Peak memory of a real tinygan training run on a 60,000-image dataset.
+"""Peak memory of a real tinygan training run on a 60,000-image dataset, and of a long ``sample``.
 
     python benchmarks/bench_memory.py [--dataset fashion-mnist] [--model default] [--steps 300]
         [--batch-size 64] [--backend numpy|cupy|cupy-graph] [--json PATH]
+    python benchmarks/bench_memory.py --sample 1000000 [--model default] [--json PATH]
 
 The run happens in a child process (a fresh interpreter, so nothing the parent imported counts):
 it loads the training split (Fashion-MNIST from a local copy; the procedural ``digits`` set of the
@@ -16,6 +17,11 @@ hundred steps. Reported:
   CUDA graph, the size of the graph's private pool; or "unavailable".
 
 Target: under 200 MB of host memory for Fashion-MNIST-size training on NumPy.
+
+``--sample N`` measures instead ``python -m tinygan sample -n N --out x.npy`` in a child process
+(its peak RSS by ``wait4``), from a checkpoint of the preset's untrained model: the samples are
+generated and written a chunk at a time, so memory stays flat however long the file (at N =
+1,000,000 the file is 3.1 GB). Target: under 300 MB.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from typing import Any
 
 _REPO = Path(__file__).resolve().parent.parent
 TARGET_MB = 200.0
+SAMPLE_TARGET_MB = 300.0
 MB = 1024 * 1024
 
 
@@ -125,9 +132,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "--log-every",
         str(args.log_every),
     ]
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(_REPO) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, env=env, text=True)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, env=_child_env(), text=True)
     out = proc.stdout.read() if proc.stdout else ""
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -138,6 +143,53 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     result["target_mb"] = TARGET_MB
     result["meets_target"] = result["peak_rss_mb"] < TARGET_MB if result["backend"] == "numpy" else None
     return result
+
+
+def _child_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(_REPO) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    return env
+
+
+def run_sample(args: argparse.Namespace) -> dict[str, Any]:
+    """Peak RSS of ``tinygan sample -n N --out x.npy`` in a child, from the preset's untrained model."""
+    import tempfile
+
+    sys.path.insert(0, str(_REPO))
+    from tinygan import GAN
+
+    with tempfile.TemporaryDirectory(prefix="bench-sample-") as folder:
+        checkpoint, out = Path(folder) / "checkpoint.npz", Path(folder) / "x.npy"
+        GAN.from_preset(args.model, (28, 28), backend="numpy", seed=0).save(str(checkpoint))
+        cmd = [sys.executable, "-m", "tinygan", "sample", "--checkpoint", str(checkpoint), "-n", str(args.sample),
+               "--out", str(out), "--backend", "numpy"]
+        tic = time.perf_counter()
+        proc = subprocess.Popen(cmd, env=_child_env(), stderr=subprocess.PIPE, text=True)
+        err = proc.stderr.read() if proc.stderr else ""
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - tic
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise SystemExit(f"sample failed: {err.strip()}")
+        file_mb = out.stat().st_size / MB
+    peak = usage.ru_maxrss / 1024  # Linux reports kilobytes
+    return {
+        "command": f"tinygan sample -n {args.sample} --out x.npy",
+        "model": args.model,
+        "n": args.sample,
+        "file_mb": file_mb,
+        "seconds": seconds,
+        "peak_rss_mb": peak,
+        "target_mb": SAMPLE_TARGET_MB,
+        "meets_target": peak < SAMPLE_TARGET_MB,
+    }
+
+
+def sample_markdown(r: dict[str, Any]) -> str:
+    verdict = "met" if r["meets_target"] else "missed"
+    return (
+        f"`{r['command']}` ({r['model']} model): {r['file_mb']:.0f} MB written in {r['seconds']:.1f} s; "
+        f"**peak RSS {r['peak_rss_mb']:.1f} MB** (target < {r['target_mb']:.0f} MB: {verdict})"
+    )
 
 
 def markdown(r: dict[str, Any]) -> str:
@@ -180,10 +232,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--log-every", type=int, default=25)
     p.add_argument("--backend", default="numpy", choices=["numpy", "cupy", "cupy-graph"])
     p.add_argument("--json", help="also write the result as JSON here")
+    p.add_argument("--sample", type=int, metavar="N", help="measure `tinygan sample -n N --out x.npy` instead")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
         print(json.dumps(child(args)))
+        return 0
+    if args.sample is not None:
+        result = run_sample(args)
+        print(sample_markdown(result))
+        if args.json:
+            from _report import write_json
+
+            write_json(args.json, result)
         return 0
     if args.backend.startswith("cupy"):
         sys.path.insert(0, str(_REPO))

@@ -80,7 +80,8 @@ def ring_run(tmp_path_factory) -> Path:
 def test_run_folder_holds_well_formed_files(digits_run):
     names = {p.name for p in digits_run.iterdir()}
     assert {"samples.png", "metrics.jsonl", "config.json", "checkpoint.npz"} <= names
-    assert not list(digits_run.glob(".*")), "no temporary files are left behind"
+    hidden = sorted(p.name for p in digits_run.glob(".*"))
+    assert hidden == [".tinygan-run"], "no temporary files are left behind, only the run folder's marker"
 
     width, height, depth, colour = png_header(digits_run / "samples.png")
     side = 10 * 28 + 11 * 2  # a 10x10 grid of 28x28 digits with 2-pixel gutters
@@ -96,7 +97,9 @@ def test_run_folder_holds_well_formed_files(digits_run):
 
     config = json.loads((digits_run / "config.json").read_text())
     assert config["run"]["total_steps"] == 20 and config["backend"] == "numpy"
+    sha256 = config["dataset"].pop("sha256")
     assert config["dataset"] == {"name": "digits", "n": 256, "kind": "image"}
+    assert len(sha256) == 64 and int(sha256, 16) >= 0  # the data's fingerprint, checked on resume
     assert config["model"]["g_hidden"] == [32] and config["model"]["latent_dim"] == 8
     assert config["run"]["seed"] == 0 and config["run"]["checkpoint_every"] == 1000
 

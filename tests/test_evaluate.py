@@ -320,7 +320,7 @@ def test_eval_command_prints_the_metrics_of_the_checkpoints_dataset(tmp_path, ca
 def test_train_records_the_fd_curve_in_metrics(cache_home, monkeypatch, small_digits, tmp_path):
     # `train --eval-every N` writes {"step", "fd"} records; stand-in data keeps the judge quick.
     x, y, xt, yt = small_digits
-    from tinygan import cli, data
+    from tinygan import cli, data, train_command
     from tinygan.data import Dataset
 
     def fake_load(name, data_dir=None, split="train", **_):
@@ -328,7 +328,7 @@ def test_train_records_the_fd_curve_in_metrics(cache_home, monkeypatch, small_di
         return Dataset("digits", xs, ys, "image", (0.0, 255.0))
 
     monkeypatch.setattr(evaluate, "load_dataset", fake_load)
-    monkeypatch.setattr(cli, "load_dataset", fake_load)
+    monkeypatch.setattr(train_command, "load_dataset", fake_load)
     monkeypatch.setattr(data, "load_dataset", fake_load)
     monkeypatch.setattr(evaluate, "TrainSettings", lambda: TrainSettings(epochs=1, batch_size=100))
     run = tmp_path / "run"

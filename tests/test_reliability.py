@@ -614,10 +614,13 @@ def test_existing_run_is_not_overwritten(capsys, reference):
 def test_bad_resume_folder(capsys, tmp_path, reference):
     line = run_main(capsys, "train", "--resume", str(tmp_path / "nothing"))
     nothing = tmp_path / "nothing"
-    expected = "no config.json there; is it a tinygan run folder?"
-    assert line == f"tinygan train: error: --resume {nothing}: {expected}"
+    assert line == f"tinygan train: error: --resume {nothing}: no such folder"
     run = tmp_path / "run"
     run.mkdir()
+    line = run_main(capsys, "train", "--resume", str(run))
+    expected = "no config.json there; is it a tinygan run folder?"
+    assert line == f"tinygan train: error: --resume {run}: {expected}"
+    assert list(run.iterdir()) == [], "a refused resume leaves no marker behind"
     for text in ("{not json", "[1]", '{"args": {}, "total_steps": "many"}', '{"args": {}, "total_steps": 5}'):
         (run / "config.json").write_text(text)
         line = run_main(capsys, "train", "--resume", str(run))

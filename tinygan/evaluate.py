@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,6 @@ from .backend import Array, Backend, get_backend, to_numpy
 from .checkpoint import load_checkpoint, save_checkpoint
 from .data import Dataset, cache_dir, load_dataset
 from .errors import CheckpointError
-from .gan import seeded_latents
 from .losses import softmax_cross_entropy
 from .metrics import (  # noqa: F401  (re-exported: the metric functions' old home)
     COVERED_FRACTION,
@@ -44,6 +44,10 @@ from .trainer import Batches, DataPosition, unit_floats
 MIXTURES = ("ring", "grid")
 LABELLED_IMAGES = ("digits", "mnist", "fashion-mnist")
 DEFAULT_N = {"points": 2_500, "image": 10_000}
+SAMPLE_CHUNK = 2_500  # samples generated (and judged) at a time: memory does not grow with n
+# Memory per evaluated sample, what grows with n: the judge's features and class probabilities
+# (float64) for images, the distances to every mode for 2-D points, with their temporaries.
+EVAL_BYTES_PER_SAMPLE = 2_048
 
 CLASSIFIER_VERSION = 1  # bump when the architecture or the training recipe changes
 CLASSIFIER_HIDDEN = (256, 128)
@@ -216,14 +220,42 @@ def judge_images(clf: Classifier, fake: np.ndarray, test_x: np.ndarray, seed: in
 # ============================================================================ whole-model evaluation
 
 
-def sample_gan(gan: Any, n: int, seed: int = 0, batch: int = 2500) -> np.ndarray:
-    """``n`` samples from ``gan`` (host float32, data units) from seeded host latents, in batches.
+def latent_chunks(n: int, latent_dim: int, seed: int, chunk: int = SAMPLE_CHUNK) -> Iterator[np.ndarray]:
+    """The latents of :func:`tinygan.gan.seeded_latents` ``(n, latent_dim, seed)``, ``chunk`` rows at a time.
+
+    One stream drawn row by row, so the chunks put together equal the single draw, for any ``chunk``.
+    """
+    rng = np.random.default_rng(seed)
+    for start in range(0, n, chunk):
+        yield rng.standard_normal((min(chunk, n - start), latent_dim)).astype(np.float32)
+
+
+def sample_chunks(gan: Any, n: int, seed: int = 0, chunk: int = SAMPLE_CHUNK) -> Iterator[np.ndarray]:
+    """``n`` samples from ``gan`` (host float32, data units), ``chunk`` at a time, from seeded host latents.
 
     The latents are those ``tinygan sample --seed`` draws, so results do not depend on the backend.
     """
-    z = seeded_latents(n, gan.config.latent_dim, seed)
-    parts = [gan.sample(len(z[i : i + batch]), z=z[i : i + batch]) for i in range(0, n, batch)]
+    for z in latent_chunks(n, gan.config.latent_dim, seed, chunk):
+        yield gan.sample(len(z), z=z)
+
+
+def sample_gan(gan: Any, n: int, seed: int = 0, batch: int = SAMPLE_CHUNK) -> np.ndarray:
+    """``n`` samples from ``gan`` in one array: :func:`sample_chunks` put together."""
+    parts = list(sample_chunks(gan, n, seed, batch))
     return np.concatenate(parts) if parts else np.zeros((0, *gan.config.data_shape), np.float32)
+
+
+def judge_samples(clf: Classifier, gan: Any, n: int, test_x: np.ndarray, seed: int = 0) -> dict[str, Any]:
+    """:func:`judge_images` of ``n`` samples of ``gan``, generated and judged a chunk at a time.
+
+    Only the judge's features and probabilities of all ``n`` are kept, never the images.
+    """
+    features, probs = [], []
+    for fake in sample_chunks(gan, n, seed):
+        features.append(clf.features(fake))
+        probs.append(clf.probs(fake))
+    return image_metrics(np.concatenate(features), np.concatenate(probs), clf.features(test_x), clf.probs(test_x),
+                         seed)
 
 
 def evaluate_gan(
@@ -263,7 +295,7 @@ def evaluate_gan(
         return {"dataset": key, "n": n, **mode_metrics(sample_gan(gan, n, seed), real.modes, real.mode_std)}
     if key in LABELLED_IMAGES and kind == "image":
         clf, test = load_judge(key, data_dir, gan.backend)
-        result = judge_images(clf, sample_gan(gan, n, seed), test.x, seed)
+        result = judge_samples(clf, gan, n, test.x, seed)
         result["classifier_test_accuracy"] = clf.accuracy(test.x, test.labels)
         return {"dataset": key, **result}
     return None

@@ -201,6 +201,19 @@ class Model:
         model.restore(arrays, meta)
         return model
 
+    @classmethod
+    def state_allowance(cls, meta: dict[str, Any]) -> int:
+        """Bytes that the arrays of the model ``meta`` describes take at most (0 if it describes none).
+
+        Parameters, their two Adam moments, an average and buffers (at most one value per
+        parameter) in float64: what a checkpoint's compressed arrays may inflate to.
+        """
+        try:
+            values = sum(count_params([layer_from_spec(s) for s in _specs(meta, arg)]) for arg in cls.NETWORKS.values())
+        except Exception:  # an unusable description is reported by from_state, with its reason
+            return 0
+        return 8 * (5 * values + 1024 * len(cls.NETWORKS))
+
     def restore(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
         """Load networks, optimizers, step and random state from :meth:`state` output into this model.
 
@@ -215,6 +228,10 @@ class Model:
         odd = [k for k, v in arrays.items() if np.asarray(v).dtype.kind not in "biuf"]
         if odd:
             raise ValueError(f"array {odd[0]!r} is not numeric")
+        # A save refuses non-finite values, so a file holding one was damaged or forged: never a good state.
+        bad = [k for k, v in arrays.items() if np.asarray(v).dtype.kind == "f" and not np.isfinite(v).all()]
+        if bad:
+            raise ValueError(f"array {bad[0]!r} holds NaN or infinite values (a diverged state, not a good checkpoint)")
         parts = {}
         for name, net in self.nets.items():
             parts[name], parts[f"opt_{name.lower()}"] = net.load_state_dict, self.optimizers[name].load_state_dict

@@ -11,8 +11,14 @@ import argparse
 import math
 from typing import Any
 
-from .config import ACTIVATIONS, LOSSES, PRESETS
+import numpy as np
+
+from .config import ACTIVATIONS, LOSSES, PRESETS, GANConfig
 from .data import DATASETS
+from .errors import UsageError
+from .layers import Dense
+from .memory import check_fits
+from .network import count_params, mlp
 from .runs import RunSettings
 
 
@@ -27,6 +33,13 @@ def _positive_int(text: str) -> int:
     value = _number(int, text, "a positive integer")
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
+
+
+def _eval_count(text: str) -> int:
+    value = _number(int, text, "an integer of at least 2")
+    if value < 2:  # a covariance or a class histogram of fewer samples means nothing
+        raise argparse.ArgumentTypeError(f"expected an integer of at least 2, got {text}")
     return value
 
 
@@ -191,7 +204,9 @@ def build_parser() -> argparse.ArgumentParser:
         "eval", help="measure a trained model's samples; prints JSON", formatter_class=fmt,
         parents=[shared["checkpoint"], shared["data"], shared["backend"], shared["seed"]],
     )
-    evaluate.add_argument("--n", type=_positive_int, default=None, help="number of generated samples")
+    evaluate.add_argument("--n", type=_eval_count, default=None, help=(
+        "number of generated samples, at least 2 [default: 10000 for images, 2500 for 2-D points]"
+    ))
     return parser
 
 
@@ -227,3 +242,58 @@ def _train_options(train: argparse.ArgumentParser) -> None:
     for name, (kind, text) in MODEL_OPTIONS.items():
         flags = ["--" + name.replace("_", "-"), *OLD_SPELLINGS.get(name, ())]
         model.add_argument(*flags, dest=name, type=kind, default=None, help=text)
+
+
+# -- what model options ask for --------------------------------------------------------------
+
+# Options that decide how much memory a model takes, named when it cannot have it.
+SIZE_OPTIONS = ("g_hidden", "d_hidden", "latent_dim", "pack", "maxout_pieces", "batch_size")
+
+
+def model_memory(config: GANConfig) -> tuple[int, int]:
+    """(bytes, parameters) of training a GAN of ``config``, roughly: what its options ask for.
+
+    Each parameter is held up to six times (value, gradient, two Adam moments, the average and
+    its gradient buffer); each Dense output of a batch about eight times (forward values, their
+    gradients, BatchNorm and activation temporaries).
+    """
+    c = config
+    g = mlp([c.latent_dim, *c.g_hidden, c.data_dim], c.g_activation, c.g_output, c.g_batchnorm, pieces=c.maxout_pieces)
+    d = mlp([c.data_dim * c.pack, *c.d_hidden, 1], c.d_activation, None, c.d_batchnorm, pieces=c.maxout_pieces)
+    params = count_params(g) + count_params(d)
+    widths = sum(layer.n_out for layer in g + d if isinstance(layer, Dense))
+    itemsize = np.dtype(c.dtype).itemsize
+    return itemsize * (6 * params + 8 * c.batch_size * widths), params
+
+
+def check_model_memory(config: GANConfig, overrides: dict[str, Any]) -> None:
+    nbytes, params = model_memory(config)
+    given = [k for k in SIZE_OPTIONS if k in overrides]
+    named = " ".join(f"--{k.replace('_', '-')} {_shown(overrides[k])}" for k in given) or "the model preset"
+    check_fits(nbytes, f"{named} (a model of {params:,} parameters, batch {config.batch_size})", UsageError)
+
+
+def _shown(value: Any) -> str:
+    return ",".join(map(str, value)) if isinstance(value, list) else str(value)
+
+
+def stretch_batchnorm(overrides: dict[str, Any], preset: GANConfig) -> dict[str, Any]:
+    """Make per-layer BatchNorm flags agree with the hidden sizes, or name the option that does not.
+
+    A preset's per-layer pattern (say no,yes,yes,yes) is stretched to new ``--g-hidden`` sizes as
+    its first flag followed by its last; an explicit ``--g-batchnorm`` list must match in length.
+    """
+    overrides = dict(overrides)
+    for net, name in (("g", "generator"), ("d", "discriminator")):
+        hidden = overrides.get(f"{net}_hidden", getattr(preset, f"{net}_hidden"))
+        flags = overrides.get(f"{net}_batchnorm")
+        if flags is None:
+            flags = getattr(preset, f"{net}_batchnorm")
+            if isinstance(flags, list) and len(flags) != len(hidden):
+                overrides[f"{net}_batchnorm"] = flags[:1] + flags[-1:] * (len(hidden) - 1)
+        elif isinstance(flags, list) and len(flags) != len(hidden):
+            raise UsageError(
+                f"--{net}-batchnorm: expected yes/no, or one flag per {name} hidden layer ({len(hidden)}), "
+                f"got {len(flags)}"
+            )
+    return overrides

@@ -1,10 +1,11 @@
 """A run folder: its settings, the files it holds, and how a training run records itself there.
 
-``tinygan train`` writes ``config.json`` (the :class:`RunSettings` and the model's config),
-``metrics.jsonl``, ``checkpoint.npz``, ``samples.png`` and ``eval.json`` into one folder, each
-replaced atomically. :class:`RunRecorder` is the one place that decides what is written when:
-metric records at log intervals, checkpoints, sample pictures and Fréchet-distance points,
-each at its own cadence.
+``tinygan train`` writes ``config.json`` (the :class:`RunSettings`, the model's config and a
+fingerprint of the data), ``metrics.jsonl``, ``checkpoint.npz``, ``samples.png`` and
+``eval.json`` into one folder (claimed and locked by :mod:`tinygan.rundir`), each replaced
+atomically but for ``metrics.jsonl``, which is appended to without ever following a link.
+:class:`RunRecorder` is the one place that decides what is written when: metric records at log
+intervals, checkpoints, sample pictures and Fréchet-distance points, each at its own cadence.
 """
 
 from __future__ import annotations
@@ -19,13 +20,12 @@ import numpy as np
 
 from .data import DATASETS, Dataset
 from .errors import UsageError
-from .files import atomic_write_bytes
+from .files import atomic_write_bytes, open_for_append, read_regular
 from .gan import seeded_latents
+from .guard import check_parameters
 from .images import image_grid, scatter_png, write_png
+from .rundir import RUN_FILES  # noqa: F401  (re-exported: its old home)
 from .trainer import Progress
-
-# Files a run folder holds; each is replaced atomically (through a ".<name>.*.tmp" file).
-RUN_FILES = ("checkpoint.npz", "config.json", "samples.png", "eval.json", "metrics.jsonl")
 
 
 @dataclass
@@ -83,28 +83,54 @@ def write_run_config(run_dir: Path, settings: RunSettings, model: Any, dataset: 
     config = {
         "run": asdict(settings),
         "model": model.config.to_json(),
-        "dataset": {"name": dataset.name, "n": len(dataset), "kind": dataset.kind},
+        "dataset": {"name": dataset.name, "kind": dataset.kind, **data_record(dataset)},
         "backend": model.backend.name,
     }
     atomic_write_bytes(run_dir / "config.json", json.dumps(config, indent=2).encode())
 
 
+def data_record(dataset: Dataset) -> dict[str, Any]:
+    """What a run records of its training data: the number of samples and their SHA-256."""
+    return {"n": len(dataset), "sha256": dataset.fingerprint()}
+
+
+def check_same_data(run_dir: Path, recorded: Any, dataset: Dataset) -> None:
+    """Refuse to resume on data other than the run's: a changed file would silently make another run.
+
+    ``recorded`` is :func:`data_record` as the run saved it; runs that saved none are not checked.
+    """
+    if not isinstance(recorded, dict) or not isinstance(recorded.get("sha256"), str):
+        return
+    now = data_record(dataset)
+    if now["sha256"] != recorded["sha256"]:
+        raise UsageError(
+            f"--resume {run_dir}: the training data ({dataset.name}) changed since the run was saved "
+            f"({now['n']} samples with SHA-256 {now['sha256'][:12]}... now, {recorded.get('n')} with "
+            f"{recorded['sha256'][:12]}... then); resuming is refused: put the original data back, "
+            "or start a new run with --out"
+        )
+
+
 def read_run_config(run_dir: Path) -> tuple[RunSettings, dict[str, Any]]:
-    """The settings and model config saved in ``run_dir/config.json``; a :class:`UsageError` names the problem."""
+    """The settings in ``run_dir/config.json``, and all it holds; a :class:`UsageError` names the problem.
+
+    The second value holds the model's config under ``"model"`` and the data's record under ``"dataset"``.
+    """
     path = run_dir / "config.json"
     try:
-        saved = json.loads(path.read_bytes())
+        saved = json.loads(read_regular(path))
     except FileNotFoundError:
         raise UsageError(f"--resume {run_dir}: no config.json there; is it a tinygan run folder?") from None
     except (OSError, ValueError, RecursionError) as e:
-        raise UsageError(f"--resume {run_dir}: config.json is unreadable ({e})") from None
+        detail = getattr(e, "strerror", None) or e
+        raise UsageError(f"--resume {run_dir}: config.json is unreadable ({detail})") from None
     if isinstance(saved, dict) and "run" not in saved and isinstance(saved.get("args"), dict):
         saved["run"] = {**saved["args"], "total_steps": saved.get("total_steps")}  # written before 0.2
     try:
         settings = RunSettings.from_json(saved.get("run") if isinstance(saved, dict) else None)
     except (TypeError, ValueError) as e:
         raise UsageError(f"--resume {run_dir}: config.json is not a tinygan run description ({e})") from None
-    return settings, saved.get("model")
+    return settings, saved
 
 
 def default_run_dir(dataset: str, model: str) -> Path:
@@ -117,32 +143,6 @@ def default_run_dir(dataset: str, model: str) -> Path:
     return candidate
 
 
-def prepare_run_dir(path: Path, resuming: bool) -> bool:
-    """Create the run folder and prove it writable before any training time is spent.
-
-    Returns whether the folder was created. When resuming, temporary files left by a run that
-    was killed while writing are removed (the files they were meant to replace are intact).
-    """
-    option = "--resume" if resuming else "--out"
-    if not resuming and (path / "checkpoint.npz").exists():
-        raise UsageError(
-            f"--out {path}: already holds a trained run; continue it with --resume {path} or choose another --out"
-        )
-    created = not path.exists()
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / ".write-test"
-        probe.write_bytes(b"ok")
-        probe.unlink()
-    except OSError as e:
-        raise UsageError(f"{option} {path}: cannot write there ({e.strerror or e})") from None
-    if resuming:
-        for name in RUN_FILES:
-            for stale in path.glob(f".{name}.*.tmp"):
-                stale.unlink(missing_ok=True)
-    return created
-
-
 def trim_metrics(path: Path, step: int) -> None:
     """Keep the metric records up to ``step``: a resumed run writes the later ones again.
 
@@ -150,7 +150,7 @@ def trim_metrics(path: Path, step: int) -> None:
     the kill, would otherwise appear twice or break the JSON-lines file.
     """
     try:
-        lines = path.read_bytes().splitlines(keepends=True)
+        lines = read_regular(path).splitlines(keepends=True)
     except FileNotFoundError:
         return
     kept = []
@@ -162,21 +162,23 @@ def trim_metrics(path: Path, step: int) -> None:
         at = record.get("step") if isinstance(record, dict) else None
         if line.endswith(b"\n") and isinstance(at, (int, float)) and at <= step:
             kept.append(line)
-    if len(kept) != len(lines):
-        atomic_write_bytes(path, b"".join(kept))
+    atomic_write_bytes(path, b"".join(kept))  # always anew: a hard link planted there is broken off
 
 
 def write_samples(path: Path, model: Any, z: np.ndarray, real: Dataset | None = None) -> None:
     """A grid of generated images, or for 2-D points a plot of generated over real points."""
-    fake = model.sample(z.shape[0], z=z)
-    config = model.config
+    draw_samples(path, model.config, model.sample(z.shape[0], z=z), real)
+
+
+def draw_samples(path: Path, config: Any, fake: np.ndarray, real: Dataset | None = None) -> None:
+    """:func:`write_samples` of samples ``fake`` of a model of ``config``, already generated."""
     if config.data_kind == "image" and len(config.data_shape) == 2:
         write_png(path, image_grid(fake))
     elif config.data_kind == "image":
         side = math.isqrt(config.data_dim)
         write_png(path, image_grid(fake.reshape(-1, side, side)))
     else:
-        reference = None if real is None else real.x[: z.shape[0]]
+        reference = None if real is None else real.x[: fake.shape[0]]
         scatter_png(path, fake[:, :2], None if reference is None else reference[:, :2])
 
 
@@ -188,8 +190,9 @@ class RunRecorder:
     Called after every step with the trainer's :class:`~tinygan.trainer.Progress`: metric records
     at log intervals, a checkpoint every ``checkpoint_every`` steps, ``samples.png`` (from fixed
     latents) every ``sample_every`` steps, and with an ``fd`` callable a Fréchet-distance record
-    every ``eval_every`` steps. ``last_saved`` is the step of the newest checkpoint (``None``
-    before the first).
+    every ``eval_every`` steps. Nothing is written from a diverged state (:mod:`tinygan.guard`),
+    so the checkpoint on disk is always the last good one. ``last_saved`` is the step of the
+    newest checkpoint (``None`` before the first).
     """
 
     def __init__(
@@ -205,13 +208,18 @@ class RunRecorder:
         self.settings, self.dataset, self.fd = settings, dataset, fd
         self.checkpoint = run_dir / "checkpoint.npz"
         self.last_saved = model.step if self.checkpoint.exists() else None
+        self.data = data_record(dataset)
+        self.guard = lambda: check_parameters(model)  # until a step brings the trainer's guard
         n_fixed = 2500 if dataset.kind == "points" else 100
         self.z_fixed = seeded_latents(n_fixed, model.config.latent_dim, settings.seed + 1)
-        # A fresh run starts the file anew; a resumed one appends (its records were trimmed to its step).
-        self.metrics = open(run_dir / "metrics.jsonl", "a" if resumed else "w")  # noqa: SIM115
+        self.metrics_path = run_dir / "metrics.jsonl"
+        if not resumed:  # a fresh run starts the file anew; a resumed one appends to its trimmed records
+            atomic_write_bytes(self.metrics_path, b"")
+        self.metrics = open_for_append(self.metrics_path)
 
     def __call__(self, p: Progress) -> None:
         s = self.settings
+        self.guard = p.guard or self.guard
         if p.record is not None:
             self._write(p.record)
         if p.step % s.checkpoint_every == 0:
@@ -219,20 +227,24 @@ class RunRecorder:
         if p.step % s.sample_every == 0:
             self.samples()
         if self.fd is not None and p.step % s.eval_every == 0:
-            self.model.check_finite()
+            self.guard()
             self._write({"step": p.step, "fd": self.fd(self.model)})
 
     def _write(self, record: dict[str, Any]) -> None:
-        self.metrics.write(json.dumps(record) + "\n")
-        self.metrics.flush()
+        try:
+            self.metrics.write((json.dumps(record) + "\n").encode())
+            self.metrics.flush()
+        except OSError as e:  # a failed write names no file: name it
+            raise OSError(e.errno, e.strerror or str(e), str(self.metrics_path)) from None
 
     def save(self) -> None:
-        """A checkpoint of the model and its data position (refused if anything is not finite)."""
-        self.model.save(str(self.checkpoint))
+        """A checkpoint of the model, its data position and its data's fingerprint (refused if diverged)."""
+        self.guard()
+        self.model.save(str(self.checkpoint), {"training_data": self.data})
         self.last_saved = self.model.step
 
     def samples(self) -> None:
-        self.model.check_finite()
+        self.guard()
         write_samples(self.run_dir / "samples.png", self.model, self.z_fixed, self.dataset)
 
     def finish(self) -> None:

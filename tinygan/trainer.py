@@ -22,10 +22,11 @@ from typing import Any
 
 import numpy as np
 
-from .backend import Array, Backend, Random, get_backend, to_numpy
+from .backend import Array, Backend, BackendError, Random, get_backend, to_numpy
 from .checkpoint import load_checkpoint, save_checkpoint
 from .data.validate import check_samples
 from .errors import CheckpointError, DataError, DivergenceError
+from .guard import check_parameters, check_record
 
 __all__ = ["Batches", "DataPosition", "DivergenceError", "Progress", "fit", "load_training", "save_training"]
 
@@ -36,12 +37,15 @@ class Progress:
 
     ``step`` counts steps done so far (from the start of the run, resumes included);
     ``record`` holds the metrics logged at this step, or ``None`` between log intervals.
+    ``guard()`` raises :class:`DivergenceError` if the state has diverged (:mod:`tinygan.guard`),
+    the losses since the last record included: call it before saving a state between records.
     """
 
     step: int
     total: int
     epoch: int
     record: dict[str, float] | None
+    guard: Callable[[], None] | None = None
 
 
 class DataPosition:
@@ -155,9 +159,10 @@ def fit(
     points. Counts are totals for the run, not increments: a model loaded from a checkpoint continues
     where it stopped and ends where an uninterrupted run would. ``position`` (moved in place) says
     where in the data to continue. ``callback(progress)`` runs after every step; returning ``True``
-    stops training. A non-finite metric or parameter raises :class:`DivergenceError` at the next log
-    interval. Returns one record per log interval: ``step``, ``epoch``, the model's metrics (interval
-    means) and ``steps_per_s``.
+    stops training. A diverged state (:mod:`tinygan.guard`: a loss or parameter that is not finite
+    or beyond its limit) raises :class:`DivergenceError` at the next log interval. Returns one
+    record per log interval: ``step``, ``epoch``, the model's metrics (interval means) and
+    ``steps_per_s``.
     """
     config = model.config
     batch_size = batch_size or config.batch_size
@@ -177,14 +182,14 @@ def fit(
     if steps is None:
         steps = math.ceil((1 if epochs is None else epochs) * batches.steps_per_epoch)
     model.set_horizon(steps)
-    log = _MetricLog(log_every, steps)
+    log = _MetricLog(model, log_every, steps)
     history: list[dict[str, float]] = []
     while model.step < steps:
         real, _ = batches.next()
-        record = log.add(model, model.train_step(model.to_model_space(real)), position.epoch)
+        record = log.add(model.train_step(model.to_model_space(real)), position.epoch)
         if record is not None:
             history.append(record)
-        if callback is not None and callback(Progress(model.step, steps, position.epoch, record)):
+        if callback is not None and callback(Progress(model.step, steps, position.epoch, record, log.guard)):
             break
     return history
 
@@ -192,12 +197,19 @@ def fit(
 class _MetricLog:
     """Sums a step's device metrics and turns them into a host record at log intervals."""
 
-    def __init__(self, every: int, total: int) -> None:
-        self.every, self.total = every, total
+    def __init__(self, model: Any, every: int, total: int) -> None:
+        self.model, self.every, self.total = model, every, total
         self.sums: dict[str, Array] = {}
         self.count, self.tic = 0, time.perf_counter()
 
-    def add(self, model: Any, metrics: dict[str, Array], epoch: int) -> dict[str, float] | None:
+    def guard(self) -> None:
+        """The divergence guard on the parameters and on the losses summed since the last record."""
+        if self.count:
+            check_record(self.model.step, {k: float(v) / self.count for k, v in self.sums.items()})
+        check_parameters(self.model)
+
+    def add(self, metrics: dict[str, Array], epoch: int) -> dict[str, float] | None:
+        model = self.model
         # Start from a copy: a recorded step (cupy-graph) overwrites its metric arrays every step.
         first = not self.sums
         self.sums = {k: v * 1 if first else self.sums[k] + v for k, v in metrics.items()}
@@ -207,10 +219,8 @@ class _MetricLog:
         toc = time.perf_counter()
         means = {k: float(v) / self.count for k, v in self.sums.items()}  # the one host read per interval
         record = {"step": model.step, "epoch": epoch, **means, "steps_per_s": self.count / max(toc - self.tic, 1e-9)}
-        bad = [k for k, v in record.items() if not math.isfinite(v)]
-        if bad:
-            raise DivergenceError(f"training diverged at step {model.step}: {bad[0]} is {record[bad[0]]}")
-        model.check_finite()
+        check_record(model.step, record)
+        check_parameters(model)
         self.sums, self.count, self.tic = {}, 0, toc
         return record
 
@@ -221,9 +231,11 @@ class _MetricLog:
 def save_training(path: Any, model: Any, position: DataPosition, extra_meta: dict[str, Any] | None = None) -> None:
     """Write ``model`` and ``position`` to the checkpoint ``path`` atomically (parent folders are created).
 
-    Raises :class:`DivergenceError` (writing nothing) if the model holds a non-finite value.
+    Raises :class:`DivergenceError` (writing nothing) if the model has diverged: a value that is
+    not finite, or a parameter beyond :data:`tinygan.guard.PARAM_LIMIT`.
     """
-    arrays, meta = model.state()
+    arrays, meta = model.state()  # names the first array that is not finite
+    check_parameters(model)
     data_arrays, data_meta = position.state()
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     save_checkpoint(path, {**arrays, **data_arrays}, {**meta, "data": data_meta, **(extra_meta or {})})
@@ -236,17 +248,25 @@ def load_training(
 
     Every problem raises :class:`~tinygan.errors.CheckpointError` naming the file.
     """
-    arrays, meta = load_checkpoint(path)
+    backend = get_backend(backend)  # a missing CuPy is the backend's error, not the file's
+
+    def allowance(meta: dict[str, Any]) -> int:
+        kind = meta.get("model", "gan")
+        return classes[kind].state_allowance(meta) if isinstance(kind, str) and kind in classes else 0
+
+    arrays, meta = load_checkpoint(path, allowance)
     kind = meta.get("model", "gan")
-    if kind not in classes:
+    if not isinstance(kind, str) or kind not in classes:
         raise CheckpointError(f"checkpoint {path}: holds a {kind!r} model, expected {' or '.join(classes)}")
-    backend = get_backend(backend)
     model_arrays = {k: v for k, v in arrays.items() if not k.startswith("data/")}
     try:
         model = classes[kind].from_state(model_arrays, meta, backend)
         position = DataPosition.from_state(arrays, meta.get("data"), backend)
-    except CheckpointError:
+        check_parameters(model)  # saves refuse a diverged state, so a file holding one is no good checkpoint
+    except (CheckpointError, BackendError, MemoryError):
         raise
+    except DivergenceError as e:
+        raise CheckpointError(f"checkpoint {path}: not a good checkpoint, {e}") from None
     except Exception as e:  # the description comes from a file: any failure means it is unusable
         raise CheckpointError(f"checkpoint {path}: {e}") from None
     return model, position

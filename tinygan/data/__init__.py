@@ -10,6 +10,7 @@ a user's file and the arrays given to ``fit`` both pass.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError  # still importable from here, as before it moved
+from ..memory import check_fits
 from .arrays import load_samples
 from .digits import make_digits
 from .idx import idx_bytes, parse_idx, read_idx, write_idx
@@ -33,6 +35,7 @@ __all__ = [
     "Dataset",
     "cache_dir",
     "download_file",
+    "generated_bytes",
     "idx_bytes",
     "load_dataset",
     "make_digits",
@@ -43,6 +46,7 @@ __all__ = [
 ]
 
 DATASETS = ("digits", "mnist", "fashion-mnist", "ring", "grid")
+N_CLASSES = 10  # of the IDX datasets (MNIST, Fashion-MNIST)
 SPLITS = ("train", "test")
 
 
@@ -77,8 +81,16 @@ class Dataset:
     def __len__(self) -> int:
         return int(self.x.shape[0])
 
+    def fingerprint(self) -> str:
+        """SHA-256 (hex) of the samples, their shape and dtype: a run records it to notice changed data."""
+        digest = hashlib.sha256(f"{self.x.shape} {self.x.dtype.str}".encode())
+        digest.update(memoryview(np.ascontiguousarray(self.x)).cast("B"))
+        return digest.hexdigest()
+
 
 _DEFAULT_N = {"train": 60_000, "test": 10_000}
+# Memory per generated sample: a uint8 digit and its int64 label; a float64 point and its label.
+_GENERATED_BYTES = {"digits": 28 * 28 + 8, "ring": 3 * 8, "grid": 3 * 8}
 _DEFAULT_N_MIXTURE = {"train": 100_000, "test": 10_000}
 # Distinct seed streams per (dataset, split), so e.g. the digits test split never repeats
 # training images for the same seed.
@@ -87,6 +99,12 @@ _STREAM = {"digits": 1, "ring": 2, "grid": 3}
 
 def _stream_seed(name: str, split: str, seed: int) -> np.random.SeedSequence:
     return np.random.SeedSequence([_STREAM[name], SPLITS.index(split), seed])
+
+
+def generated_bytes(name: str, n: int) -> int | None:
+    """Memory that ``n`` samples of the generated dataset ``name`` take; ``None`` for data read from files."""
+    per_sample = _GENERATED_BYTES.get(str(name).lower())
+    return None if per_sample is None else per_sample * n
 
 
 def _take(ds: Dataset, n: int | None) -> Dataset:
@@ -110,15 +128,30 @@ def _mixture_dataset(name: str, n: int, rng: np.random.Generator) -> Dataset:
 def _idx_dataset(name: str, data_dir: str | os.PathLike | None, split: str, download: bool) -> Dataset:
     images_path, labels_path = find_idx_files(name, split, data_dir, download)
     images, labels = read_idx(images_path), read_idx(labels_path)
-    if images.ndim != 3 or images.dtype != np.uint8:
+    if images.ndim != 3 or images.dtype != np.uint8 or 0 in images.shape:
         raise DataError(
-            f"{images_path}: expected uint8 images of shape (N, H, W), got {images.dtype} {images.shape}"
+            f"{images_path}: expected uint8 images of shape (N, H, W) with no empty dimension, "
+            f"got {images.dtype} {images.shape}"
         )
     if labels.ndim != 1 or len(labels) != len(images):
         raise DataError(
             f"{labels_path}: expected {len(images)} labels to match {images_path.name}, got shape {labels.shape}"
         )
+    _check_labels(labels, labels_path)
     return Dataset(name, images, labels.astype(np.int64), "image", (0.0, 255.0))
+
+
+def _check_labels(labels: np.ndarray, path: Path) -> None:
+    """MNIST and Fashion-MNIST labels are classes 0..9; anything else would mislead the judge classifier."""
+    if labels.dtype.kind not in "iu":
+        raise DataError(f"{path}: expected integer class labels 0..{N_CLASSES - 1}, got {labels.dtype} values")
+    outside = np.flatnonzero((labels < 0) | (labels >= N_CLASSES))
+    if outside.size:
+        i = int(outside[0])
+        raise DataError(
+            f"{path}: label {int(labels[i])} at index {i} is outside 0..{N_CLASSES - 1} "
+            f"({outside.size} labels out of range)"
+        )
 
 
 def load_dataset(
@@ -142,6 +175,8 @@ def load_dataset(
         raise DataError(f"n must be a positive integer, got {n!r}")
     name = os.fspath(name)
     key = name.lower()
+    if key in _GENERATED_BYTES:
+        check_fits(generated_bytes(key, n or 0), f"{key}: n={n}", DataError)
     if key == "digits":
         count = n or _DEFAULT_N[split]
         images, labels = make_digits(count, seed=_stream_seed(key, split, seed))

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
+from ..files import atomic_write_bytes
 
 # IDX type code -> big-endian numpy dtype.
 _IDX_DTYPES = {
@@ -33,6 +34,10 @@ _IDX_CODES = {dt.newbyteorder("="): code for code, dt in _IDX_DTYPES.items()}
 _GZIP_MAGIC = b"\x1f\x8b"
 # Longest possible IDX header: magic (4 bytes) + 255 dimensions of 4 bytes.
 _IDX_MAX_HEADER = 4 + 4 * 255
+# Bytes of gzip output inflated (and thrown away) at most to tell a damaged stream from a valid one
+# that disagrees with its header: damage shows within a block (at most a few hundred kB) or at the
+# end, in the CRC; a longer valid stream is reported as longer than declared without its end seen.
+_VERIFY_LIMIT = 64 * 2**20
 
 
 def _gunzip(data: bytes, limit: int, name: str) -> bytes:
@@ -96,15 +101,40 @@ def _describe_bytes(n: int) -> str:
     return f"{n} bytes" if n < 10**15 else "more than 10**15 bytes"
 
 
+def _check_gzip_stream(data: bytes, name: str) -> None:
+    """Raise DataError if the gzip stream is damaged, inflating at most ``_VERIFY_LIMIT`` bytes (thrown away).
+
+    Called before reporting a header or size that does not fit, which damage can cause too.
+    """
+    decomp, seen = zlib.decompressobj(16 + zlib.MAX_WBITS), 0
+    pending = data
+    try:
+        while pending and not decomp.eof and seen <= _VERIFY_LIMIT:
+            seen += len(decomp.decompress(pending, 2**20))
+            pending = decomp.unconsumed_tail
+    except zlib.error as exc:
+        raise DataError(f"{name}: corrupt gzip data ({exc})") from None
+    if not decomp.eof and seen <= _VERIFY_LIMIT:
+        raise DataError(f"{name}: truncated gzip data (unexpected end of file)")
+
+
 def parse_idx(data: bytes, name: str = "<bytes>") -> np.ndarray:
     """Parse raw or gzip-compressed IDX bytes; every problem raises DataError naming ``name``."""
-    if data.startswith(_GZIP_MAGIC):
+    if not data.startswith(_GZIP_MAGIC):
+        return _parse_payload(data, name)
+    try:
         dtype, shape, header_len = _parse_idx_header(_gunzip(data, _IDX_MAX_HEADER, name), name)
         expected = header_len + math.prod(shape) * dtype.itemsize
-        data = _gunzip(data, expected, name)
-    else:
-        dtype, shape, header_len = _parse_idx_header(data, name)
-        expected = header_len + math.prod(shape) * dtype.itemsize
+        return _parse_payload(_gunzip(data, expected, name), name)
+    except DataError:
+        _check_gzip_stream(data, name)  # a damaged stream is reported as such, not as a bad header or size
+        raise
+
+
+def _parse_payload(data: bytes, name: str) -> np.ndarray:
+    """The array of raw IDX bytes (gzip input inflated at most one byte past its declared size)."""
+    dtype, shape, header_len = _parse_idx_header(data, name)
+    expected = header_len + math.prod(shape) * dtype.itemsize
     # Compare declared and actual sizes before touching the payload, so a bogus header can
     # never trigger a huge allocation.
     if len(data) != expected:
@@ -153,4 +183,4 @@ def write_idx(path: str | os.PathLike, array: np.ndarray) -> None:
     data = idx_bytes(array)
     if str(path).endswith(".gz"):
         data = gzip.compress(data, mtime=0)
-    Path(path).write_bytes(data)
+    atomic_write_bytes(path, data)
