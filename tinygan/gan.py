@@ -28,9 +28,9 @@ import numpy as np
 from .averaging import AveragedNetwork
 from .backend import Array, Backend, to_numpy
 from .config import GANConfig, preset_config
-from .layers import Dense, Layer, sigmoid
+from .layers import Layer, sigmoid
 from .losses import bce_with_logits
-from .model import Model, decayed, seeded_latents
+from .model import Model, check_io, decayed, seeded_latents
 from .network import mlp
 from .optim import Adam
 
@@ -50,6 +50,7 @@ class GAN(Model):
     kind = "gan"
     config_class = GANConfig
     NETWORKS = {"G": "generator", "D": "discriminator"}
+    PROGRESS = "D {d_loss:.3f} G {g_loss:.3f} D(x) {d_real:.2f} D(G(z)) {d_fake:.2f}"
 
     def __init__(
         self,
@@ -69,8 +70,8 @@ class GAN(Model):
             [c.data_dim * c.pack, *c.d_hidden, 1], c.d_activation, None, c.d_batchnorm, c.d_dropout,
             leak=c.leak, bn_momentum=c.bn_momentum, bn_eps=c.bn_eps, pieces=c.maxout_pieces,
         )
-        _check_io(g_layers, c.latent_dim, c.data_dim, "generator")
-        _check_io(d_layers, c.data_dim * c.pack, 1, "discriminator")
+        check_io(g_layers, c.latent_dim, c.data_dim, "generator")
+        check_io(d_layers, c.data_dim * c.pack, 1, "discriminator")
         self.G = self.nets["G"] = self._network(g_layers)
         self.D = self.nets["D"] = self._network(d_layers)
         self.opt_g = self.optimizers["G"] = Adam(self.G.params, self.G.grads, c.lr_g, c.betas)
@@ -222,10 +223,3 @@ class GAN(Model):
         y = self.from_model_space(generator.forward(zz))
         generator.train()
         return to_numpy(y).astype(np.float32).reshape((n, *self.config.data_shape))
-
-
-def _check_io(layers: list[Layer], n_in: int, n_out: int, name: str) -> None:
-    dense = [layer for layer in layers if isinstance(layer, Dense)]
-    if not dense or dense[0].n_in != n_in or dense[-1].n_out != n_out:
-        got = f"{dense[0].n_in} → {dense[-1].n_out}" if dense else "no Dense layer"
-        raise ValueError(f"{name} must map {n_in} → {n_out} features, got {got}")
