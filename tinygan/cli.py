@@ -21,13 +21,14 @@ from typing import Any
 
 import numpy as np
 
-from .api import GAN
+from .api import GAN, load_model
 from .backend import BackendError
 from .config import GANConfig, preset_config, preset_for
 from .console import ProgressDisplay, StopSignal
 from .data import Dataset, load_dataset
 from .errors import CheckpointError, DataError, DivergenceError, UsageError
 from .evaluate import FDTracker, evaluate_gan
+from .families import build_vae, check_options, cmd_reconstruct, family, from_saved_config, originals_for, remedies
 from .files import atomic_write_bytes
 from .gan import seeded_latents
 from .options import MODEL_OPTIONS, build_parser
@@ -50,7 +51,7 @@ EXIT_INTERRUPTED = 130
 
 
 # Model options a resumed run may change: they shape no array.
-RESUMABLE_OPTIONS = ("lr_g", "lr_d", "real_label")
+RESUMABLE_OPTIONS = ("lr_g", "lr_d", "real_label", "lr")
 # Run options whose saved value a resumed run keeps: giving them again is a mistake worth naming.
 SAVED_RUN_OPTIONS = ("dataset", "n_train", "model", "seed")
 
@@ -113,7 +114,12 @@ def _start(args: argparse.Namespace) -> tuple[GAN, RunSettings, Dataset]:
         overrides=_given_overrides(args),
         **{k: getattr(args, k) for k in RunSettings.CADENCES if getattr(args, k) is not None},
     )
+    check_options(settings.model, settings.overrides)  # before loading data: a typo costs no time
     dataset = _load_data(settings)
+    if family(settings.model) is not GAN:
+        gan, settings.model = build_vae(settings.model, dataset, settings.overrides, args.backend, settings.seed)
+        settings.total_steps = _total_steps(args, len(dataset), gan.config.batch_size)
+        return gan, settings, dataset
     try:
         overrides = _stretch_batchnorm(settings.overrides, preset_config(settings.model, dataset.sample_shape,
                                                                           dataset.kind))
@@ -161,14 +167,15 @@ def _resume(args: argparse.Namespace, run_dir: Path) -> tuple[GAN, RunSettings, 
                 f"--{key.replace('_', '-')}: a resumed run keeps its saved {key} ({getattr(saved, key)!r}); "
                 "drop the option, or start a new run with --out"
             )
+    check_options(saved.model, _given_overrides(args))
     prepare_run_dir(run_dir, resuming=True)
     checkpoint = run_dir / "checkpoint.npz"
     if checkpoint.exists():
-        gan = GAN.load(str(checkpoint), backend=args.backend)
+        gan = load_model(str(checkpoint), backend=args.backend)
         print(f"resuming {run_dir} at step {gan.step}", file=sys.stderr)
     else:  # stopped before its first checkpoint: step 0 is the saved model, freshly initialised
         try:
-            gan = GAN(GANConfig.from_json(saved_model), backend=args.backend, seed=saved.seed)
+            gan = from_saved_config(saved.model, saved_model, args.backend, saved.seed)
         except (TypeError, ValueError) as e:
             raise UsageError(
                 f"--resume {run_dir}: no checkpoint yet and config.json has no usable model ({e})"
@@ -214,8 +221,9 @@ def _train(settings: RunSettings, run_dir: Path, gan: GAN, dataset: Dataset, sto
         file=sys.stderr,
     )
     fd = FDTracker(gan, settings.data_dir) if not settings.no_eval and FDTracker.supports(gan) else None
-    recorder = RunRecorder(run_dir, gan, settings, dataset, resumed, fd)
-    display = ProgressDisplay()
+    originals = originals_for(gan, settings.dataset, settings.data_dir, dataset)
+    recorder = RunRecorder(run_dir, gan, settings, dataset, resumed, fd, originals)
+    display = ProgressDisplay(metrics=gan.PROGRESS)
 
     def on_step(p: Progress) -> bool:
         display.update(p)
@@ -258,20 +266,17 @@ def _interrupted_again(step: int, last_saved: int | None, run_dir: Path) -> str:
 
 
 def _divergence_advice(error: DivergenceError, gan: GAN, run_dir: Path, last_saved: int | None) -> str:
-    lr_g, lr_d = f"{gan.config.lr_g / 10:g}", f"{gan.config.lr_d / 10:g}"
+    lower, names, more = remedies(gan)
     if last_saved is None:
         kept = "no checkpoint had been written yet"
-        retry = f"start again with a lower --lr-g/--lr-d (say --lr-g {lr_g} --lr-d {lr_d})"
+        retry = f"start again with a lower {names} (say {lower})"
     else:
         kept = f"the last good checkpoint (step {last_saved}) is kept in {run_dir / 'checkpoint.npz'}"
         retry = (
             f"continue from it with a lower learning rate: python -m tinygan train "
-            f"--resume {shlex.quote(str(run_dir))} --lr-g {lr_g} --lr-d {lr_d}"
+            f"--resume {shlex.quote(str(run_dir))} {lower}"
         )
-    return (
-        f"{error}; {kept}. Remedies: {retry}; label smoothing (--real-label 0.9) "
-        "or, in a new run, BatchNorm in the generator (--g-batchnorm yes)"
-    )
+    return f"{error}; {kept}. Remedies: {retry}{more}"
 
 
 def _write_eval(run_dir: Path, gan: GAN, data_dir: str | None) -> None:
@@ -290,7 +295,11 @@ def cmd_sample(args: argparse.Namespace) -> int:
     if not out.parent.is_dir():
         problem = "is not a folder" if out.parent.exists() else "does not exist"
         raise UsageError(f"--out {out}: {'' if out.parent.exists() else 'folder '}{out.parent} {problem}")
-    gan = GAN.load(args.checkpoint, backend=args.backend)
+    if args.reconstruct is not None:
+        return cmd_reconstruct(args)
+    if args.noise is not None:
+        raise UsageError("--noise: corrupts the images given with --reconstruct; add --reconstruct FILE")
+    gan = load_model(args.checkpoint, backend=args.backend)
     z = seeded_latents(args.n, gan.config.latent_dim, args.seed or 0)
     try:
         if out.suffix == ".npy":
@@ -306,7 +315,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    gan = GAN.load(args.checkpoint, backend=args.backend)
+    gan = load_model(args.checkpoint, backend=args.backend)
     result = evaluate_gan(gan, n=args.n, data_dir=args.data_dir, seed=args.seed or 0)
     if result is None:
         raise UsageError(

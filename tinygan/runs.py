@@ -22,10 +22,11 @@ from .errors import UsageError
 from .files import atomic_write_bytes
 from .gan import seeded_latents
 from .images import image_grid, scatter_png, write_png
+from .reconstructions import write_reconstructions
 from .trainer import Progress
 
 # Files a run folder holds; each is replaced atomically (through a ".<name>.*.tmp" file).
-RUN_FILES = ("checkpoint.npz", "config.json", "samples.png", "eval.json", "metrics.jsonl")
+RUN_FILES = ("checkpoint.npz", "config.json", "samples.png", "eval.json", "metrics.jsonl", "reconstructions.png")
 
 
 @dataclass
@@ -188,8 +189,9 @@ class RunRecorder:
     Called after every step with the trainer's :class:`~tinygan.trainer.Progress`: metric records
     at log intervals, a checkpoint every ``checkpoint_every`` steps, ``samples.png`` (from fixed
     latents) every ``sample_every`` steps, and with an ``fd`` callable a Fréchet-distance record
-    every ``eval_every`` steps. ``last_saved`` is the step of the newest checkpoint (``None``
-    before the first).
+    every ``eval_every`` steps. With ``originals`` (images, for a model that reconstructs), each
+    ``samples.png`` comes with ``reconstructions.png``. ``last_saved`` is the step of the newest
+    checkpoint (``None`` before the first).
     """
 
     def __init__(
@@ -200,9 +202,10 @@ class RunRecorder:
         dataset: Dataset,
         resumed: bool,
         fd: Any = None,
+        originals: np.ndarray | None = None,
     ) -> None:
         self.run_dir, self.model = run_dir, model
-        self.settings, self.dataset, self.fd = settings, dataset, fd
+        self.settings, self.dataset, self.fd, self.originals = settings, dataset, fd, originals
         self.checkpoint = run_dir / "checkpoint.npz"
         self.last_saved = model.step if self.checkpoint.exists() else None
         n_fixed = 2500 if dataset.kind == "points" else 100
@@ -234,6 +237,8 @@ class RunRecorder:
     def samples(self) -> None:
         self.model.check_finite()
         write_samples(self.run_dir / "samples.png", self.model, self.z_fixed, self.dataset)
+        if self.originals is not None:
+            write_reconstructions(self.run_dir / "reconstructions.png", self.model, self.originals)
 
     def finish(self) -> None:
         """The last checkpoint (unless this step's is written) and samples at the end of the run."""
