@@ -1,7 +1,7 @@
 """Time tinygan's full training step against PyTorch and against the GEMM floor.
 
     python benchmarks/bench_step.py [--backends numpy,cupy,cupy-graph,torch-cpu,torch-cuda]
-        [--batch-sizes 64,256,1024,4096] [--model default|reference|article]
+        [--batch-sizes 64,256,1024,4096] [--model default|reference|article|vae]
         [--json PATH] [--steps N] [--warmup N] [--max-seconds S] [--threads N]
 
 On a CPU take numbers on a quiet machine, with OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE unset for
@@ -10,12 +10,12 @@ OPENBLAS_L2_SIZE python benchmarks/bench_step.py``); the table header shows the 
 that ran. Each row records the share of CPU that other processes used while it was measured
 (``foreign_cpu_load``); with two BLAS threads a busy machine can slow a step tenfold.
 
-For each batch size every requested backend runs ``GAN.train_step`` (or its PyTorch twin, see
-``_torch_peer.py``) on float32 data of Fashion-MNIST's shape. Besides the step, the *floor* is
-timed: only the matrix products that one tinygan step must do, same shapes and layouts, into
-preallocated outputs, on the same array library. A step can not be faster than its floor, so
-``ratio_to_floor`` says how much time goes to everything else (elementwise layers, losses, Adam,
-Python). GFLOP/s counts ``2·M·N·K`` per GEMM of the step.
+For each batch size every requested backend runs ``GAN.train_step`` (``VAE.train_step`` with
+``--model vae``), or its PyTorch twin (see ``_torch_peer.py``), on float32 data of Fashion-MNIST's
+shape. Besides the step, the *floor* is timed: only the matrix products that one tinygan step must
+do, same shapes and layouts, into preallocated outputs, on the same array library. A step can not
+be faster than its floor, so ``ratio_to_floor`` says how much time goes to everything else
+(elementwise layers, losses, Adam, Python). GFLOP/s counts ``2·M·N·K`` per GEMM of the step.
 
 Timing: CPU backends use ``time.perf_counter`` around each step; GPU backends record a pair of
 CUDA events around each step on the current stream and read them after a synchronisation, so
@@ -51,7 +51,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _report import write_json  # noqa: E402
 
-from tinygan import GAN  # noqa: E402
+from tinygan import GAN, VAE, VAE_PRESETS  # noqa: E402
 from tinygan.backend import BackendError, cupy_available, get_backend  # noqa: E402
 from tinygan.config import preset_config  # noqa: E402
 from tinygan.layers import Dense  # noqa: E402
@@ -137,6 +137,31 @@ def step_gemms(gan: GAN, batch: int) -> list[Gemm]:
     ]
 
 
+def vae_step_gemms(vae: VAE, batch: int) -> list[Gemm]:
+    """Exactly the matrix products ``vae.train_step`` performs for a batch of ``batch`` samples.
+
+    Encoder and decoder forward; decoder backward with every input gradient (``dz`` feeds the
+    reparameterisation); encoder backward without its first layer's input gradient.
+    """
+    return [
+        *_forward(vae.enc, batch, "enc"),
+        *_forward(vae.dec, batch, "dec"),
+        *_backward(vae.dec, batch, "dec", need_dx=True, need_dparams=True),
+        *_backward(vae.enc, batch, "enc", need_dx=False, need_dparams=True),
+    ]
+
+
+def model_gemms(model: GAN | VAE, batch: int) -> list[Gemm]:
+    """The matrix products of one training step of ``model``, a GAN or a VAE."""
+    return vae_step_gemms(model, batch) if isinstance(model, VAE) else step_gemms(model, batch)
+
+
+def build_model(preset: str, backend: str, batch: int) -> GAN | VAE:
+    """The GAN or VAE of ``preset`` for Fashion-MNIST-shaped data at batch size ``batch``."""
+    cls = VAE if preset in VAE_PRESETS else GAN
+    return cls.from_preset(preset, DATA_SHAPE, backend=backend, seed=0, batch_size=batch)
+
+
 def step_flops(gan: GAN, batch: int) -> int:
     """FLOPs of the step's GEMMs, ``Σ 2·M·N·K``."""
     return sum(g.flops for g in step_gemms(gan, batch))
@@ -211,13 +236,15 @@ class Unavailable(Exception):
     """This backend cannot run here; the message says why."""
 
 
-def _inputs(batch: int, latent: int, n_pool: int = 4, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
-    """A few host batches (real in [−1, 1], z ~ N(0, I)), cycled so consecutive steps see different data."""
+def _inputs(
+    batch: int, latent: int, n_pool: int = 4, seed: int = 0, low: float = -1.0
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """A few host batches (real in [low, 1], z or ε ~ N(0, I)), cycled so consecutive steps see different data."""
     rng = np.random.default_rng(seed)
     dim = math.prod(DATA_SHAPE)
     return [
         (
-            rng.uniform(-1, 1, (batch, dim)).astype(np.float32),
+            rng.uniform(low, 1, (batch, dim)).astype(np.float32),
             rng.standard_normal((batch, latent), np.float32),
         )
         for _ in range(n_pool)
@@ -234,14 +261,14 @@ def _cycler(pool: list[Any], fn: Callable[..., Any]) -> Callable[[], Any]:
     return step
 
 
-def make_tinygan_runner(backend: str, model: str, batch: int) -> tuple[Runner, GAN]:
-    """A runner of ``GAN.train_step`` on ``backend`` ("numpy", "cupy" or "cupy-graph").
+def make_tinygan_runner(backend: str, model: str, batch: int) -> tuple[Runner, GAN | VAE]:
+    """A runner of ``GAN.train_step`` (or ``VAE.train_step``) on ``backend`` ("numpy", "cupy" or "cupy-graph").
 
     On "cupy-graph" the first call runs eagerly, the second records the step as a CUDA graph
     (both within the warm-up), and the timed calls replay it.
     """
     try:
-        gan = GAN.from_preset(model, DATA_SHAPE, backend=backend, seed=0, batch_size=batch)
+        gan = build_model(model, backend, batch)
     except BackendError as e:  # no CuPy, no driver or no device: the message says which
         raise Unavailable(str(e)) from None
     be = gan.backend
@@ -249,7 +276,7 @@ def make_tinygan_runner(backend: str, model: str, batch: int) -> tuple[Runner, G
         raise Unavailable("cuBLAS cannot be called directly here, so the step cannot be recorded")
     pool = [
         (be.asarray(r, dtype=gan.dtype), be.asarray(z, dtype=gan.dtype))
-        for r, z in _inputs(batch, gan.config.latent_dim)
+        for r, z in _inputs(batch, gan.config.latent_dim, low=0.0 if isinstance(gan, VAE) else -1.0)
     ]
     if be.on_gpu:
         return _cupy_event_runner(backend, _cycler(pool, gan.train_step)), gan
@@ -296,12 +323,15 @@ def make_torch_runner(backend: str, model: str, batch: int) -> Runner:
     device = "cuda" if backend == "torch-cuda" else "cpu"
     if device == "cuda" and not torch.cuda.is_available():
         raise Unavailable("PyTorch sees no CUDA device")
-    from _torch_peer import TorchGAN
+    from _torch_peer import TorchGAN, TorchVAE
 
-    config = preset_config(model, DATA_SHAPE, batch_size=batch)
-    peer = TorchGAN.from_config(config, device)
+    if model in VAE_PRESETS:
+        peer, low = TorchVAE(build_model(model, "numpy", batch), device), 0.0
+    else:
+        peer, low = TorchGAN.from_config(preset_config(model, DATA_SHAPE, batch_size=batch), device), -1.0
     pool = [
-        (torch.from_numpy(r).to(device), torch.from_numpy(z).to(device)) for r, z in _inputs(batch, config.latent_dim)
+        (torch.from_numpy(r).to(device), torch.from_numpy(z).to(device))
+        for r, z in _inputs(batch, peer.config.latent_dim, low=low)
     ]
     step = _cycler(pool, peer.train_step)
     if device == "cuda":
@@ -441,7 +471,7 @@ def bench_batch(
     """Rows (one per backend) for one batch size."""
     rows: dict[str, dict[str, Any]] = {}
     runners: dict[str, Runner] = {}
-    gans: dict[str, GAN] = {}
+    gans: dict[str, GAN | VAE] = {}
     for b in backends:
         rows[b] = {k: None for k in ROW_KEYS} | {
             "backend": b,
@@ -460,8 +490,8 @@ def bench_batch(
             rows[b]["status"] = "not implemented" if reason.startswith("not implemented") else "unavailable"
             rows[b]["note"] = reason
     # The floor counts tinygan's GEMMs, whichever backend runs; any GAN of the preset defines them.
-    reference = next(iter(gans.values()), None) or GAN.from_preset(model, DATA_SHAPE, "numpy", batch_size=batch)
-    gemms = step_gemms(reference, batch)
+    reference = next(iter(gans.values()), None) or build_model(model, "numpy", batch)
+    gemms = model_gemms(reference, batch)
     flops = sum(g.flops for g in gemms)
     floors: dict[str, Runner] = {}
     for b in runners:
@@ -497,7 +527,7 @@ def bench_batch(
     return [rows[b] for b in backends]
 
 
-def _note_unrecorded(rows: dict[str, dict], gans: dict[str, GAN]) -> None:
+def _note_unrecorded(rows: dict[str, dict], gans: dict[str, GAN | VAE]) -> None:
     """A step that could not be recorded as a CUDA graph ran eagerly: say so in its row."""
     for b, gan in gans.items():
         failed = [r.failed for r in gan.__dict__.get("_recordings", {}).values() if r.failed]
@@ -696,7 +726,7 @@ def main(argv: list[str] | None = None) -> int:
         "get a row saying why)",
     )
     p.add_argument("--batch-sizes", type=_csv(int), default=[64, 256, 1024, 4096])
-    p.add_argument("--model", default="default", choices=["default", "reference", "article"])
+    p.add_argument("--model", default="default", choices=["default", "reference", "article", "vae"])
     p.add_argument("--steps", type=int, default=50, help="timed steps per backend and batch size")
     p.add_argument("--warmup", type=int, default=5, help="untimed steps first")
     p.add_argument(
