@@ -40,7 +40,7 @@ class VAEConfig:
     latent_dim: int = 20
     enc_hidden: list[int] = field(default_factory=lambda: [512, 256])
     dec_hidden: list[int] = field(default_factory=lambda: [256, 512])
-    activation: str = "relu"
+    activation: str = "leaky_relu"
     leak: float = 0.2
     x_std: float = 0.1
     lr: float = 1e-3
@@ -93,7 +93,8 @@ _CHECKS = {
 
 # Each preset names the fields it sets apart from VAEConfig's defaults (which are ``vae``).
 VAE_PRESETS: dict[str, dict[str, Any]] = {
-    # An MLP VAE in the spirit of Kingma & Welling (2014), two hidden layers each way.
+    # An MLP VAE in the spirit of Kingma & Welling (2014): two hidden layers each way, with the
+    # LeakyReLU(0.2) of the GAN presets (ReLU's test -ELBO on Fashion-MNIST is ~1.8 nats lower: README).
     "vae": {},
     # 2-D points: a 2-D latent, a Gaussian decoder whose std is of the order of the modes' spread.
     "vae-points": {
