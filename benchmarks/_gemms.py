@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from tinygan import GAN
+from tinygan import GAN, VAE
 from tinygan.layers import Dense
 from tinygan.spectral import SpectralDense
 
@@ -107,6 +107,25 @@ def step_gemms(gan: GAN, batch: int) -> list[Gemm]:
         *_backward(D, rows_d, "D(G(z))", need_dx=True, need_dparams=False),
         *_backward(G, batch, "G", need_dx=False, need_dparams=True),
     ]
+
+
+def vae_step_gemms(vae: VAE, batch: int) -> list[Gemm]:
+    """Exactly the matrix products ``vae.train_step`` performs for a batch of ``batch`` samples.
+
+    Encoder and decoder forward; decoder backward with every input gradient (``dz`` feeds the
+    reparameterisation); encoder backward without its first layer's input gradient.
+    """
+    return [
+        *_forward(vae.enc, batch, "enc"),
+        *_forward(vae.dec, batch, "dec"),
+        *_backward(vae.dec, batch, "dec", need_dx=True, need_dparams=True),
+        *_backward(vae.enc, batch, "enc", need_dx=False, need_dparams=True),
+    ]
+
+
+def model_gemms(model: GAN | VAE, batch: int) -> list[Gemm]:
+    """The matrix products of one training step of ``model``, a GAN or a VAE."""
+    return vae_step_gemms(model, batch) if isinstance(model, VAE) else step_gemms(model, batch)
 
 
 def step_flops(gan: GAN, batch: int) -> int:

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from _gemms import Gemm
 
-from tinygan import GAN
+from tinygan import GAN, VAE, VAE_PRESETS
 from tinygan.backend import BackendError, get_backend
 from tinygan.config import preset_config
 
@@ -97,17 +97,25 @@ class Unavailable(Exception):
     """This backend cannot run here; the message says why."""
 
 
-def _inputs(batch: int, latent: int, n_pool: int = 4, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
-    """A few host batches (real in [−1, 1], z ~ N(0, I)), cycled so consecutive steps see different data."""
+def _inputs(
+    batch: int, latent: int, n_pool: int = 4, seed: int = 0, low: float = -1.0
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """A few host batches (real in [low, 1], z or ε ~ N(0, I)), cycled so consecutive steps see different data."""
     rng = np.random.default_rng(seed)
     dim = math.prod(DATA_SHAPE)
     return [
         (
-            rng.uniform(-1, 1, (batch, dim)).astype(np.float32),
+            rng.uniform(low, 1, (batch, dim)).astype(np.float32),
             rng.standard_normal((batch, latent), np.float32),
         )
         for _ in range(n_pool)
     ]
+
+
+def build_model(preset: str, backend: str, batch: int, overrides: dict | None = None) -> GAN | VAE:
+    """The GAN or VAE of ``preset`` for Fashion-MNIST-shaped data at batch size ``batch``."""
+    cls = VAE if preset in VAE_PRESETS else GAN
+    return cls.from_preset(preset, DATA_SHAPE, backend=backend, seed=0, batch_size=batch, **(overrides or {}))
 
 
 def _cycler(pool: list[Any], fn: Callable[..., Any]) -> Callable[[], Any]:
@@ -129,7 +137,7 @@ def make_tinygan_runner(
     (both within the warm-up), and the timed calls replay it.
     """
     try:
-        gan = GAN.from_preset(model, DATA_SHAPE, backend=backend, seed=0, batch_size=batch, **(overrides or {}))
+        gan = build_model(model, backend, batch, overrides)
     except BackendError as e:  # no CuPy, no driver or no device: the message says which
         raise Unavailable(str(e)) from None
     be = gan.backend
@@ -137,7 +145,8 @@ def make_tinygan_runner(
         raise Unavailable("cuBLAS cannot be called directly here, so the step cannot be recorded")
     pool = [
         (be.asarray(r, dtype=gan.dtype), be.asarray(z, dtype=gan.dtype))
-        for r, z in _inputs(batch * gan.config.n_critic, gan.config.latent_dim)
+        for r, z in _inputs(batch * getattr(gan.config, "n_critic", 1), gan.config.latent_dim,
+                            low=0.0 if isinstance(gan, VAE) else -1.0)
     ]
     name = name or backend
     if be.on_gpu:
@@ -191,12 +200,15 @@ def make_torch_runner(backend: str, model: str, batch: int) -> Runner:
     device = "cuda" if backend == "torch-cuda" else "cpu"
     if device == "cuda" and not torch.cuda.is_available():
         raise Unavailable("PyTorch sees no CUDA device")
-    from _torch_peer import TorchGAN
+    from _torch_peer import TorchGAN, TorchVAE
 
-    config = preset_config(model, DATA_SHAPE, batch_size=batch)
-    peer = TorchGAN.from_config(config, device)
+    if model in VAE_PRESETS:
+        peer, low = TorchVAE(build_model(model, "numpy", batch), device), 0.0
+    else:
+        peer, low = TorchGAN.from_config(preset_config(model, DATA_SHAPE, batch_size=batch), device), -1.0
     pool = [
-        (torch.from_numpy(r).to(device), torch.from_numpy(z).to(device)) for r, z in _inputs(batch, config.latent_dim)
+        (torch.from_numpy(r).to(device), torch.from_numpy(z).to(device))
+        for r, z in _inputs(batch, peer.config.latent_dim, low=low)
     ]
     train_step = torch.compile(peer.train_step) if backend == "torch-compile" else peer.train_step
     step = _cycler(pool, train_step)

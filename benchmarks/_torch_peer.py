@@ -1,4 +1,4 @@
-"""The PyTorch peer of a tinygan GAN: the same model, loss, update order and optimizer, eager mode.
+"""The PyTorch peers of tinygan's GAN and VAE: the same model, loss, update order and optimizer, eager mode.
 
 The torch networks are translated layer by layer from the networks tinygan itself builds for a
 :class:`~tinygan.gan.GANConfig` (``GAN(config).G.layers`` / ``.D.layers``), so they cannot drift
@@ -147,3 +147,72 @@ class TorchGAN:
                 "d_real": torch.sigmoid(logit_real).mean(),
                 "d_fake": torch.sigmoid(logit_fake).mean(),
             }
+
+
+class TorchVAE:
+    """Encoder, decoder and one Adam over both, mirroring a tinygan :class:`~tinygan.vae.VAE`.
+
+    The networks are translated layer by layer from the VAE's own (``vae.enc.layers``,
+    ``vae.dec.layers``); Adam's lr, betas and eps come from its optimizers (tinygan keeps one Adam
+    per network, which is the same elementwise update as one over both). The step mirrors
+    ``VAE.train_step``: ``h = enc(x)``, ``μ, log σ² = h`` split in two, ``z = μ + exp(½ log σ²)·ε``,
+    ``−ELBO = BCE-with-logits(dec(z), x)`` summed over pixels (or the Gaussian NLL of points) plus
+    ``½ Σ (μ² + σ² − 1 − log σ²)``, both averaged over the batch; autograd does the backward.
+    """
+
+    def __init__(self, vae: Any, device: str = "cpu", seed: int = 0) -> None:
+        c = self.config = vae.config
+        torch.manual_seed(seed)
+        self.device, self.dtype = torch.device(device), getattr(torch, c.dtype)
+        self.enc = nn.Sequential(*map(torch_layer, vae.enc.layers)).to(self.device, self.dtype)
+        self.dec = nn.Sequential(*map(torch_layer, vae.dec.layers)).to(self.device, self.dtype)
+        params = [*self.enc.parameters(), *self.dec.parameters()]
+        self.opt = torch.optim.Adam(params, lr=c.lr, betas=tuple(vae.opt_enc.betas), eps=vae.opt_enc.eps)
+
+    def load_from_tinygan(self, vae: Any) -> None:
+        """Copy a tinygan VAE's weights (for equivalence checks)."""
+        with torch.no_grad():
+            for net, tnet in ((vae.enc, self.enc), (vae.dec, self.dec)):
+                for ours, theirs in zip(TorchGAN._torch_order(self, vae, net), tnet.parameters(), strict=True):
+                    theirs.copy_(ours)
+
+    _host = TorchGAN._host
+
+    def losses(self, x: torch.Tensor, eps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(reconstruction, KL) of a batch, each summed over a sample's values and averaged over the batch."""
+        k, n = self.config.latent_dim, x.shape[0]
+        h = self.enc(x)
+        mu, logvar = h[:, :k], h[:, k:]
+        out = self.dec(mu + torch.exp(0.5 * logvar) * eps)
+        if self.config.data_kind == "image":
+            recon = nn.functional.binary_cross_entropy_with_logits(out, x, reduction="sum") / n
+        else:
+            s = self.config.x_std
+            d = x.shape[1]
+            recon = ((out - x) ** 2).sum() / (2 * s * s * n) + d * (np.log(s) + 0.5 * np.log(2 * np.pi))
+        kl = 0.5 * (mu * mu + torch.exp(logvar) - 1.0 - logvar).sum() / n
+        return recon, kl
+
+    def train_step(self, x: torch.Tensor, eps: torch.Tensor) -> dict[str, torch.Tensor]:
+        """One Adam update of both networks on −ELBO; returns the loss terms (detached)."""
+        self.opt.zero_grad()
+        recon, kl = self.losses(x, eps)
+        loss = recon + kl
+        loss.backward()
+        self.opt.step()
+        return {"neg_elbo": loss.detach(), "recon": recon.detach(), "kl": kl.detach()}
+
+    @torch.no_grad()
+    def elbo(self, x: np.ndarray, seed: int = 0, batch: int = 1000) -> dict[str, float]:
+        """Test-set −ELBO as ``VAE.elbo`` measures it: the same host noise, one sample per image."""
+        eps = np.random.default_rng(seed).standard_normal((len(x), self.config.latent_dim)).astype(np.float32)
+        flat = np.asarray(x).reshape(len(x), -1)
+        totals = np.zeros(2)
+        for i in range(0, len(flat), batch):
+            chunk = flat[i : i + batch]
+            xb = torch.from_numpy(chunk.astype(np.float32) * (1.0 / 255.0 if chunk.dtype == np.uint8 else 1.0))
+            e = torch.from_numpy(eps[i : i + batch])
+            recon, kl = self.losses(xb.to(self.device, self.dtype), e.to(self.device, self.dtype))
+            totals += np.array([float(recon), float(kl)]) * len(chunk)
+        recon, kl = totals / len(flat)
+        return {"neg_elbo": float(recon + kl), "recon": float(recon), "kl": float(kl)}

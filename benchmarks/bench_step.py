@@ -1,7 +1,7 @@
 """Time tinygan's full training step against PyTorch and against the GEMM floor.
 
     python benchmarks/bench_step.py [--backends numpy,cupy,cupy-graph,torch-cpu,torch-cuda]
-        [--batch-sizes 64,256,1024,4096] [--model default|reference|article]
+        [--batch-sizes 64,256,1024,4096] [--model default|reference|article|vae]
         [--json PATH] [--steps N] [--warmup N] [--max-seconds S] [--threads N]
         [--variant KEY=VALUE[,KEY=VALUE...]]...
 
@@ -11,8 +11,9 @@ OPENBLAS_L2_SIZE python benchmarks/bench_step.py``); the table header shows the 
 that ran. Each row records the share of CPU that other processes used while it was measured
 (``foreign_cpu_load``); with two BLAS threads a busy machine can slow a step tenfold.
 
-For each batch size every requested backend runs ``GAN.train_step`` (or its PyTorch twin, see
-``_torch_peer.py``) on float32 data of Fashion-MNIST's shape. Besides the step, the *floor* is
+For each batch size every requested backend runs ``GAN.train_step`` (``VAE.train_step`` with
+``--model vae``), or its PyTorch twin (see ``_torch_peer.py``), on float32 data of Fashion-MNIST's
+shape. Besides the step, the *floor* is
 timed: only the matrix products that one tinygan step must do, same shapes and layouts, into
 preallocated outputs, on the same array library. A step can not be faster than its floor, so
 ``ratio_to_floor`` says how much time goes to everything else (elementwise layers, losses, Adam,
@@ -56,12 +57,13 @@ if str(_REPO) not in sys.path:  # run from a checkout without installing tinygan
     sys.path.insert(0, str(_REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _gemms import Gemm, step_flops, step_gemms  # noqa: E402, F401  (also for callers of bench_step)
+from _gemms import Gemm, model_gemms, step_flops, step_gemms, vae_step_gemms  # noqa: E402, F401  (callers use them)
 from _report import write_json  # noqa: E402
 from _runners import (  # noqa: E402
     DATA_SHAPE,
     Runner,
     Unavailable,
+    build_model,
     cores,
     import_torch,
     make_floor_runner,
@@ -263,8 +265,8 @@ def bench_batch(
     gemms = {}
     for label, overrides in variants.items():
         reference = next((g for (_, v), g in gans.items() if v == label), None)
-        reference = reference or GAN.from_preset(model, DATA_SHAPE, "numpy", batch_size=batch, **overrides)
-        gemms[label] = step_gemms(reference, batch)
+        reference = reference or build_model(model, "numpy", batch, overrides)
+        gemms[label] = model_gemms(reference, batch)
     floors: dict[tuple, Runner] = {}
     for b, label in runners:
         key = (_floor_lib(b), label)
@@ -501,7 +503,7 @@ def main(argv: list[str] | None = None) -> int:
         "get a row saying why)",
     )
     p.add_argument("--batch-sizes", type=_csv(int), default=[64, 256, 1024, 4096])
-    p.add_argument("--model", default="default", choices=["default", "reference", "article"])
+    p.add_argument("--model", default="default", choices=["default", "reference", "article", "vae"])
     p.add_argument("--steps", type=int, default=50, help="timed steps per backend and batch size")
     p.add_argument("--warmup", type=int, default=5, help="untimed steps first")
     p.add_argument(

@@ -299,3 +299,87 @@ def test_compiled_peers_report_their_compile_time_apart(peer):
         return
     assert row["status"] == "ok" and row["compile_s"] > 0 and row["n_steps"] == 2
     assert "compiled in" in bench_step.markdown_table(result)
+
+
+# -- the VAE: its GEMM accounting and its PyTorch twin ------------------------------------------------
+
+
+def _tiny_vae(**overrides):
+    from tinygan import VAE, VAEConfig
+
+    settings = dict(data_shape=(5,), latent_dim=2, enc_hidden=[4, 3], dec_hidden=[3], batch_size=6)
+    return VAE(VAEConfig(**{**settings, **overrides}), backend="numpy", seed=1)
+
+
+def test_vae_step_gemms_are_the_gemms_train_step_performs(monkeypatch):
+    vae, b = _tiny_vae(), 6
+    seen = []
+    forward, backward = Dense.forward, Dense.backward
+
+    def rec_forward(self, x):
+        seen.append(("nn", x.shape[0], self.n_out, self.n_in))
+        return forward(self, x)
+
+    def rec_backward(self, dy, need_dx=True, need_dparams=True):
+        if need_dparams:
+            seen.append(("tn", self.n_in, self.n_out, dy.shape[0]))
+        if need_dx:
+            seen.append(("nt", dy.shape[0], self.n_in, self.n_out))
+        return backward(self, dy, need_dx, need_dparams)
+
+    monkeypatch.setattr(Dense, "forward", rec_forward)
+    monkeypatch.setattr(Dense, "backward", rec_backward)
+    rng = np.random.default_rng(0)
+    vae.train_step(rng.random((b, 5)).astype(np.float32), rng.standard_normal((b, 2)).astype(np.float32))
+    counted = [(g.layout, g.m, g.n, g.k) for g in bench_step.model_gemms(vae, b)]
+    # enc 5→4→3→4 and dec 2→3→5: 5 forwards, 5 weight gradients, input gradients of all but enc's first
+    assert len(counted) == 5 + 5 + 4 and sorted(counted) == sorted(seen)
+
+
+@needs_torch
+def test_bench_step_times_the_vae_beside_its_twin():
+    result = bench_step.run(["numpy", "torch-cpu"], [8], "vae", steps=2, warmup=1, pause=0)
+    _check_schema(result, ["numpy", "torch-cpu"], [8])
+    numpy_row, torch_row = result["rows"]
+    assert numpy_row["model"] == "vae" and torch_row["status"] == "ok"
+    from tinygan import VAE
+
+    assert numpy_row["flops"] == sum(g.flops for g in bench_step.vae_step_gemms(VAE.from_preset("vae"), 8))
+
+
+@needs_torch
+@pytest.mark.parametrize("kind", ["image", "points"])
+def test_torch_vae_is_the_same_model(kind):
+    """Same weights and noise in, same loss terms and parameters out, for three steps (float64)."""
+    import torch
+    from _torch_peer import TorchVAE
+
+    vae = _tiny_vae(data_kind=kind, dtype="float64", activation="leaky_relu", x_std=0.3)
+    peer = TorchVAE(vae)
+    peer.load_from_tinygan(vae)
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        x = rng.random((6, 5)) if kind == "image" else rng.standard_normal((6, 5))
+        eps = rng.standard_normal((6, 2))
+        ours = vae.train_step(x, eps)
+        theirs = peer.train_step(torch.from_numpy(x), torch.from_numpy(eps))
+        for k in ("neg_elbo", "recon", "kl"):
+            assert float(theirs[k]) == pytest.approx(float(ours[k]), rel=1e-9), k
+    for net, tnet in ((vae.enc, peer.enc), (vae.dec, peer.dec)):
+        flat = np.concatenate([(p.T if p.ndim == 2 else p).detach().numpy().ravel() for p in tnet.parameters()])
+        np.testing.assert_allclose(flat, net.params, rtol=0, atol=1e-9)
+    test = rng.random((7, 5)) if kind == "image" else rng.standard_normal((7, 5))
+    ours, theirs = vae.elbo(test.astype(np.float32), seed=3), peer.elbo(test.astype(np.float32), seed=3)
+    assert theirs["neg_elbo"] == pytest.approx(ours["neg_elbo"], rel=1e-6)
+
+
+@needs_torch
+def test_vae_peer_script_compares_like_with_like(tmp_path, capsys):
+    import vae_peer
+
+    out = tmp_path / "peer.json"
+    args = ["--dataset", "digits", "--n-train", "640", "--n-test", "100", "--epochs", "1", "--seeds", "0"]
+    assert vae_peer.main([*args, "--json", str(out)]) == 0
+    (result,) = json.loads(out.read_text())["results"]
+    assert result["steps"] == 10 and abs(result["relative_difference"]) < 1e-4
+    assert "| 0 | 10 |" in capsys.readouterr().out

@@ -12,7 +12,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from tinygan import GAN, GANConfig
+from tinygan import GAN, VAE, GANConfig, VAEConfig
 from tinygan.backend import cupy_available, get_backend, to_numpy
 
 pytestmark = pytest.mark.skipif(not cupy_available(), reason="needs CuPy and a CUDA device")
@@ -108,3 +108,29 @@ def test_fit_with_a_recorded_step_logs_what_eager_training_logs():
         x = np.random.default_rng(0).uniform(0, 1, (256, 12)).astype(np.float32)
         histories.append([{k: v for k, v in r.items() if k != "steps_per_s"} for r in gan.fit(x, steps=9, log_every=3)])
     assert histories[0] == histories[1]
+
+
+def _train_vae(backend, steps: int = 6) -> tuple[VAE, list[dict]]:
+    config = VAEConfig(data_shape=(12,), latent_dim=4, enc_hidden=[32, 16], dec_hidden=[24], lr_decay=0.1,
+                       batch_size=32)  # fmt: skip
+    vae = VAE(config, backend=backend, seed=4)
+    vae.set_horizon(steps)
+    history = []
+    for real in _batches(steps):
+        metrics = vae.train_step(vae.backend.asarray((real + 1) / 2))  # images in [0, 1]
+        history.append({k: float(v) for k, v in metrics.items()})
+    return vae, history
+
+
+def test_recorded_vae_graph_equals_eager_steps_bit_for_bit_and_plain_cupy_closely():
+    graph_backend = get_backend("cupy-graph")
+    recorded, recorded_history = _train_vae(graph_backend)
+    eager, eager_history = _train_vae(replace(graph_backend, name="cupy"))
+    plain, _ = _train_vae("cupy")
+    step = recorded._recordings[True]
+    assert step.graph is not None and step.failed is None, step.failed
+    assert recorded_history == eager_history
+    got, want, near = recorded.state()[0], eager.state()[0], plain.state()[0]
+    for name in want:
+        np.testing.assert_array_equal(got[name], want[name], err_msg=name)
+        np.testing.assert_allclose(got[name], near[name], rtol=1e-4, atol=1e-5, err_msg=name)

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from recording import record, recording_backend
 
-from tinygan import GAN, GANConfig
+from tinygan import GAN, VAE, GANConfig, VAEConfig
 from tinygan.backend.cuda import RecordedStep
 from tinygan.optim import Adam
 
@@ -122,3 +122,58 @@ def test_the_recording_catches_an_interpolation_weight_drawn_on_the_host():
     gan.critic._interpolates = lambda real, fake: fake + float(host.random()) * (real - fake)
     logs = _logs(gan, 3)
     assert logs[1] != logs[2]
+
+
+# -- the VAE step: the same two properties --------------------------------------------------------
+
+VAE_CONFIG = dict(data_shape=(6,), latent_dim=3, enc_hidden=[8, 8], dec_hidden=[8], lr_decay=0.1, batch_size=8)
+
+
+def _vae(backend="numpy", seed=3) -> VAE:
+    vae = VAE(VAEConfig(**VAE_CONFIG), backend=backend, seed=seed)
+    vae.set_horizon(20)
+    return vae
+
+
+def _images(vae: VAE, i: int):
+    return vae.backend.asarray(np.random.default_rng(i).random((8, 6)), dtype=vae.dtype)
+
+
+def test_consecutive_vae_steps_pass_the_same_host_values_to_every_operation():
+    vae = _vae(recording_backend())
+    logs = [record(vae.train_step, _images(vae, i))[1] for i in range(4)]
+    assert len(logs[1]) > 100, "the recording saw the step's operations"
+    assert logs[1] == logs[2] == logs[3]
+    reads = [entry for entry in logs[1] if entry[0].startswith("host read")]
+    assert not reads, f"a VAE step reads values back to the host: {reads}"
+
+
+def test_the_recording_catches_a_vae_learning_rate_decayed_on_the_host():
+    """The check can fail: a schedule computed from the host step count passes a new number each step."""
+
+    class HostSchedule(VAE):
+        def learning_rate(self):
+            c = self.config
+            return c.lr * c.lr_decay ** (self.step / 20)
+
+    vae = HostSchedule(VAEConfig(**VAE_CONFIG), backend=recording_backend(), seed=3)
+    logs = [record(vae.train_step, _images(vae, i))[1] for i in range(3)]
+    assert logs[1] != logs[2]
+
+
+@pytest.mark.parametrize("with_eps", [False, True], ids=["noise-drawn-inside", "noise-given"])
+def test_a_vae_step_built_once_and_replayed_equals_ordinary_steps(with_eps):
+    plain, replayed = _vae(), _vae()
+    step = RecordedStep(replayed.device_step, graphs=False, key=replayed._host_values,
+                        keep=replayed._reused_buffers)
+    for i in range(6):
+        x = _images(plain, i)
+        eps = np.random.default_rng(100 + i).standard_normal((8, 3)).astype(np.float32) if with_eps else None
+        expected = plain.train_step(x, eps)
+        got = step(x.copy(), None if eps is None else eps.copy())
+        assert {k: float(v) for k, v in got.items()} == {k: float(v) for k, v in expected.items()}
+    replayed.step = plain.step
+    arrays = plain.state()[0]
+    for name, value in replayed.state()[0].items():
+        np.testing.assert_array_equal(value, arrays[name], err_msg=name)
+    assert replayed._reused_buffers(), "the latent's and the loss's buffers are kept alive with the recording"

@@ -1,6 +1,6 @@
-"""tinygan: a from-scratch GAN engine with hand-written backpropagation, on NumPy or CuPy."""
+"""tinygan: a from-scratch engine with hand-written backpropagation for GANs and VAEs, on NumPy or CuPy."""
 
-from .api import GAN
+from .api import GAN, VAE
 from .backend import Backend, BackendError, get_backend
 from .config import PRESETS, GANConfig
 from .data import Dataset, load_dataset
@@ -10,6 +10,7 @@ from .losses import bce_with_logits, softmax_cross_entropy
 from .network import Sequential, mlp
 from .optim import SGD, Adam
 from .trainer import Progress
+from .vae_config import VAE_PRESETS, VAEConfig
 
 __version__ = "0.1.0"
 
@@ -17,6 +18,9 @@ __all__ = [
     "GAN",
     "GANConfig",
     "PRESETS",
+    "VAE",
+    "VAEConfig",
+    "VAE_PRESETS",
     "CheckpointError",
     "DataError",
     "Dataset",

@@ -1,9 +1,9 @@
 """The Python API: the models as ``import tinygan`` gives them, with training and files attached.
 
-:class:`tinygan.gan.GAN` is the model alone (networks, step, sampling, state); the class here
-adds what needs the layers above the model -- ``fit`` (the training loop) and ``save`` /
-``load`` (a checkpoint holds the model and where training is in the data) -- so that the
-model never imports the trainer.
+:class:`tinygan.gan.GAN` and :class:`tinygan.vae.VAE` are the models alone (networks, step,
+sampling, state); the classes here add what needs the layers above the model -- ``fit`` (the
+training loop) and ``save`` / ``load`` (a checkpoint holds the model and where training is in
+the data) -- so that a model never imports the trainer.
 """
 
 from __future__ import annotations
@@ -14,13 +14,14 @@ from typing import Any
 import numpy as np
 
 from . import gan as _gan
+from . import vae as _vae
 from .backend import Backend
 from .trainer import DataPosition, Progress, fit, load_training, save_training
 
 
-class GAN(_gan.GAN):
-    __doc__ = _gan.GAN.__doc__ + """
-    Train with :meth:`fit`, draw with :meth:`sample`, persist with :meth:`save` / :meth:`load`.
+class Trainable:
+    """``fit``, ``save`` and ``load`` for a model class (mixed in before it).
+
     ``data_position`` says where in the data the next :meth:`fit` continues.
     """
 
@@ -55,7 +56,30 @@ class GAN(_gan.GAN):
         save_training(path, self, self.data_position, extra_meta)
 
     @classmethod
-    def load(cls, path: str, backend: str | Backend | None = None) -> GAN:
-        """Rebuild a GAN from a checkpoint written by :meth:`save`, ready to sample or to train on."""
+    def load(cls, path: str, backend: str | Backend | None = None) -> Any:
+        """Rebuild the model from a checkpoint written by :meth:`save`, ready to sample or to train on."""
         model, model.data_position = load_training(path, {cls.kind: cls}, backend)
         return model
+
+
+class GAN(Trainable, _gan.GAN):
+    __doc__ = _gan.GAN.__doc__ + """
+    Train with :meth:`fit`, draw with :meth:`sample`, persist with :meth:`save` / :meth:`load`.
+    ``data_position`` says where in the data the next :meth:`fit` continues.
+    """
+
+
+class VAE(Trainable, _vae.VAE):
+    __doc__ = _vae.VAE.__doc__ + """
+    Train with :meth:`fit`, draw with :meth:`sample`, reconstruct with :meth:`reconstruct`, measure
+    with :meth:`elbo`, persist with :meth:`save` / :meth:`load`.
+    """
+
+
+MODELS = {GAN.kind: GAN, VAE.kind: VAE}
+
+
+def load_model(path: str, backend: str | Backend | None = None) -> GAN | VAE:
+    """The model saved at ``path``, of whichever kind the checkpoint holds (``gan`` or ``vae``)."""
+    model, model.data_position = load_training(path, MODELS, backend)
+    return model

@@ -17,12 +17,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .api import GAN
+from .api import GAN, load_model
 from .arrayfile import write_npy
 from .backend import BackendError
 from .console import ProgressDisplay
 from .errors import CheckpointError, DataError, DivergenceError, UsageError
 from .evaluate import EVAL_BYTES_PER_SAMPLE, evaluate_gan, sample_chunks
+from .families import cmd_reconstruct
 from .files import atomic_file
 from .memory import check_fits, describe_bytes
 from .options import MODEL_OPTIONS, build_parser
@@ -42,7 +43,11 @@ def cmd_sample(args: argparse.Namespace) -> int:
     if not out.parent.is_dir():
         problem = "is not a folder" if out.parent.exists() else "does not exist"
         raise UsageError(f"--out {out}: {'' if out.parent.exists() else 'folder '}{out.parent} {problem}")
-    gan = GAN.load(args.checkpoint, backend=args.backend)
+    if args.reconstruct is not None:
+        return cmd_reconstruct(args)
+    if args.noise is not None:
+        raise UsageError("--noise: corrupts the images given with --reconstruct; add --reconstruct FILE")
+    gan = load_model(args.checkpoint, backend=args.backend)
     _check_sample_request(args.n, out, gan)
     chunks = sample_chunks(gan, args.n, args.seed or 0)
     try:
@@ -73,7 +78,7 @@ def _check_sample_request(n: int, out: Path, gan: GAN) -> None:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    gan = GAN.load(args.checkpoint, backend=args.backend)
+    gan = load_model(args.checkpoint, backend=args.backend)
     if args.n is not None:
         check_fits(args.n * EVAL_BYTES_PER_SAMPLE, f"--n {args.n}", UsageError)
     result = evaluate_gan(gan, n=args.n, data_dir=args.data_dir, seed=args.seed or 0)

@@ -7,14 +7,18 @@ import sys
 import time
 from typing import Any
 
+from .gan import GAN
 from .trainer import Progress
 
 
 class ProgressDisplay:
-    """A one-line progress bar on a terminal; a plain line per log record otherwise."""
+    """A one-line progress bar on a terminal; a plain line per log record otherwise.
 
-    def __init__(self, stream: Any = sys.stderr) -> None:
-        self.stream = stream
+    ``metrics`` formats a metric record for the line (a model's ``PROGRESS``; a GAN's by default).
+    """
+
+    def __init__(self, stream: Any = sys.stderr, metrics: str = GAN.PROGRESS) -> None:
+        self.stream, self.metrics = stream, metrics
         self.tty = hasattr(stream, "isatty") and stream.isatty()
         self.start = time.perf_counter()
         self.last: dict[str, float] | None = None
@@ -38,8 +42,7 @@ class ProgressDisplay:
         r = self.last
         eta = (p.total - p.step) / max(r["steps_per_s"], 1e-9)
         return (
-            f"epoch {p.epoch} | D {r['d_loss']:.3f} G {r['g_loss']:.3f} "
-            f"D(x) {r['d_real']:.2f} D(G(z)) {r['d_fake']:.2f} | {r['steps_per_s']:.1f} steps/s "
+            f"epoch {p.epoch} | {self.metrics.format(**r)} | {r['steps_per_s']:.1f} steps/s "
             f"ETA {_duration(eta)}"
         )
 

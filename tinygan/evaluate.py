@@ -273,6 +273,8 @@ def evaluate_gan(
 
     * ``ring``, ``grid``: ``modes``, ``modes_total``, ``hq_percent``, ``reverse_kl`` (and
       ``mode_counts``); see :func:`tinygan.metrics.mode_metrics`.
+    * a VAE, beside these: ``neg_elbo`` of the real test set in nats per sample, and its terms
+      ``recon`` and ``kl`` (see :meth:`tinygan.vae.VAE.elbo`).
     * ``digits``, ``mnist``, ``fashion-mnist``: ``fd``, ``fd_real_floor``, ``classes_covered``,
       ``max_class_share``, ``class_kl``, ``cis``, ``class_shares`` and the real-data values under
       ``"real"``, plus the judge's accuracy on the real test images; see
@@ -292,13 +294,19 @@ def evaluate_gan(
         raise ValueError(f"evaluation needs at least 2 samples, got n={n}")
     if key in MIXTURES and kind == "points":
         real = load_dataset(key, split="test", n=1)  # the dataset describes its own modes
-        return {"dataset": key, "n": n, **mode_metrics(sample_gan(gan, n, seed), real.modes, real.mode_std)}
+        result = mode_metrics(sample_gan(gan, n, seed), real.modes, real.mode_std)
+        return {"dataset": key, "n": n, **result, **_elbo(gan, lambda: load_dataset(key, split="test").x, seed)}
     if key in LABELLED_IMAGES and kind == "image":
         clf, test = load_judge(key, data_dir, gan.backend)
         result = judge_samples(clf, gan, n, test.x, seed)
         result["classifier_test_accuracy"] = clf.accuracy(test.x, test.labels)
-        return {"dataset": key, **result}
+        return {"dataset": key, **result, **_elbo(gan, lambda: test.x, seed)}
     return None
+
+
+def _elbo(model: Any, test_x: Any, seed: int) -> dict[str, Any]:
+    """For a model with an ``elbo`` (a VAE): the negative ELBO of the real test set and its two terms."""
+    return model.elbo(test_x(), seed) if hasattr(model, "elbo") else {}
 
 
 class FDTracker:

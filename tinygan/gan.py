@@ -31,8 +31,8 @@ from .averaging import AveragedNetwork
 from .backend import Array, Backend, to_numpy
 from .config import GANConfig, preset_config
 from .critic import Critic
-from .layers import Dense, Layer, sigmoid
-from .model import Model, decayed, seeded_latents
+from .layers import Layer, sigmoid
+from .model import Model, check_io, decayed, seeded_latents
 from .network import mlp
 from .objectives import g_loss
 from .optim import Adam
@@ -54,6 +54,7 @@ class GAN(Model):
     kind = "gan"
     config_class = GANConfig
     NETWORKS = {"G": "generator", "D": "discriminator"}
+    PROGRESS = "D {d_loss:.3f} G {g_loss:.3f} D(x) {d_real:.2f} D(G(z)) {d_fake:.2f}"
 
     def __init__(
         self,
@@ -75,8 +76,8 @@ class GAN(Model):
         )
         if c.d_spectral_norm and discriminator is None:
             d_layers = spectral_normalised(d_layers)
-        _check_io(g_layers, c.latent_dim, c.data_dim, "generator")
-        _check_io(d_layers, c.data_dim * c.pack, 1, "discriminator")
+        check_io(g_layers, c.latent_dim, c.data_dim, "generator")
+        check_io(d_layers, c.data_dim * c.pack, 1, "discriminator")
         self.G = self.nets["G"] = self._network(g_layers)
         self.D = self.nets["D"] = self._network(d_layers)
         self.opt_g = self.optimizers["G"] = Adam(self.G.params, self.G.grads, c.lr_g, c.betas)
@@ -232,10 +233,3 @@ class GAN(Model):
         y = self.from_model_space(generator.forward(zz))
         generator.train()
         return to_numpy(y).astype(np.float32).reshape((n, *self.config.data_shape))
-
-
-def _check_io(layers: list[Layer], n_in: int, n_out: int, name: str) -> None:
-    dense = [layer for layer in layers if isinstance(layer, Dense)]
-    if not dense or dense[0].n_in != n_in or dense[-1].n_out != n_out:
-        got = f"{dense[0].n_in} → {dense[-1].n_out}" if dense else "no Dense layer"
-        raise ValueError(f"{name} must map {n_in} → {n_out} features, got {got}")

@@ -21,7 +21,7 @@ from .averaging import AveragedNetwork
 from .backend import Backend, get_backend
 from .backend.cuda import RecordedStep
 from .errors import DivergenceError
-from .layers import Layer, layer_from_spec
+from .layers import Dense, Layer, layer_from_spec
 from .network import Sequential, count_params
 from .optim import Adam
 
@@ -66,8 +66,8 @@ def decayed(lr: float, decay: float, done: Any, total: Any) -> Any:
 class Model:
     """Base class: a config, networks named in :attr:`NETWORKS`, their optimizers, counters and state.
 
-    Subclasses set ``kind`` (the checkpoint's model name), ``config_class`` and ``NETWORKS``
-    (network name → the constructor argument that takes its layers), build ``self.nets`` and
+    Subclasses set ``kind`` (the checkpoint's model name), ``config_class``, ``NETWORKS``
+    (network name → the constructor argument that takes its layers) and ``PROGRESS``, build ``self.nets`` and
     ``self.optimizers`` with the same names, and may set ``self.averaged`` (network name →
     :class:`~tinygan.averaging.AveragedNetwork`).
     """
@@ -75,6 +75,7 @@ class Model:
     kind: ClassVar[str]
     config_class: ClassVar[type]
     NETWORKS: ClassVar[dict[str, str]]
+    PROGRESS: ClassVar[str]  # the metrics of a progress line, as a format string over a metric record
 
     def __init__(self, config: Any, backend: str | Backend | None, seed: int) -> None:
         self.config = config
@@ -249,6 +250,14 @@ class Model:
         self.steps_done[...] = step
         name = meta.get("dataset")
         self.dataset_name = name if isinstance(name, str) else None
+
+
+def check_io(layers: list[Layer], n_in: int, n_out: int, name: str) -> None:
+    """Raise ``ValueError`` unless ``layers`` map ``n_in`` to ``n_out`` features (first and last Dense)."""
+    dense = [layer for layer in layers if isinstance(layer, Dense)]
+    if not dense or dense[0].n_in != n_in or dense[-1].n_out != n_out:
+        got = f"{dense[0].n_in} → {dense[-1].n_out}" if dense else "no Dense layer"
+        raise ValueError(f"{name} must map {n_in} → {n_out} features, got {got}")
 
 
 def _specs(meta: dict[str, Any], name: str) -> list[dict[str, Any]]:

@@ -20,6 +20,7 @@ from .layers import Dense
 from .memory import check_fits
 from .network import count_params, mlp
 from .runs import RunSettings
+from .vae_config import VAE_PRESETS
 
 
 def _number(kind: type, text: str, expected: str) -> Any:
@@ -127,7 +128,7 @@ def _activation(text: str) -> str:
     return text
 
 
-# Options that override a preset's GANConfig field of the same name.
+# Options that override a preset's GANConfig or VAEConfig field of the same name.
 MODEL_OPTIONS = {
     "latent_dim": (_positive_int, "size of the latent vector z"),
     "g_hidden": (_int_list, "generator hidden sizes, e.g. 128,256,512,1024"),
@@ -152,6 +153,9 @@ MODEL_OPTIONS = {
     "d_spectral_norm": (_yes_no, "spectral normalisation of D's Dense layers: yes or no"),
     "betas": (_betas, "Adam's β₁,β₂ for both networks, e.g. 0.5,0.999"),
     "batch_size": (_positive_int, "batch size [default: the preset's, 64]"),
+    "enc_hidden": (_int_list, "VAE encoder hidden sizes, e.g. 512,256"),
+    "dec_hidden": (_int_list, "VAE decoder hidden sizes, e.g. 256,512"),
+    "lr": (_positive_float, "VAE Adam learning rate (both networks)"),
 }
 RUN_DEFAULTS = {name: RunSettings.__dataclass_fields__[name].default for name in RunSettings.CADENCES}
 
@@ -185,21 +189,28 @@ def _shared_options() -> dict[str, argparse.ArgumentParser]:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="tinygan", description="Train and sample GANs on NumPy or CuPy with hand-written backprop."
+        prog="tinygan", description="Train and sample GANs and VAEs on NumPy or CuPy with hand-written backprop."
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="{train,sample,eval}")
     shared, fmt = _shared_options(), _HelpFormatter
     train = sub.add_parser(
-        "train", help="train a GAN and write samples, metrics and checkpoints", formatter_class=fmt,
+        "train", help="train a GAN or a VAE and write samples, metrics and checkpoints", formatter_class=fmt,
         parents=[shared["data"], shared["backend"], shared["seed"]],
     )
     _train_options(train)
     sample = sub.add_parser(
         "sample", help="generate samples from a checkpoint", formatter_class=fmt,
-        parents=[shared["checkpoint"], shared["backend"], shared["seed"]],
+        parents=[shared["checkpoint"], shared["data"], shared["backend"], shared["seed"]],
     )
-    sample.add_argument("-n", type=_positive_int, default=64, help="number of samples")
+    sample.add_argument("-n", type=_positive_int, default=64, help="number of samples (or of images to reconstruct)")
     sample.add_argument("--out", required=True, help=".png (a grid or point plot) or .npy (floats, images in [0, 1])")
+    sample.add_argument("--reconstruct", default=None, metavar="SOURCE", help=(
+        "VAE: reconstruct the first -n images of SOURCE, a .npy/.npz file or a dataset name (its test split), "
+        "instead of sampling; .png shows originals above reconstructions"
+    ))
+    sample.add_argument("--noise", type=_probability, default=None, metavar="P", help=(
+        "with --reconstruct: replace each pixel by black or white with probability P first (denoising)"
+    ))
     evaluate = sub.add_parser(
         "eval", help="measure a trained model's samples; prints JSON", formatter_class=fmt,
         parents=[shared["checkpoint"], shared["data"], shared["backend"], shared["seed"]],
@@ -217,7 +228,8 @@ def _train_options(train: argparse.ArgumentParser) -> None:
         "[default: digits]",
     )
     train.add_argument("--n-train", type=_positive_int, default=None, help="use only the first N training samples")
-    train.add_argument("--model", default=None, choices=sorted(PRESETS), help="model preset [default: default]")
+    train.add_argument("--model", default=None, choices=sorted({*PRESETS, *VAE_PRESETS}),
+                       help="model preset: a GAN, or vae for a variational autoencoder [default: default]")
     length = train.add_mutually_exclusive_group()
     length.add_argument("--epochs", type=_positive_float, default=None, help="passes over the data [default: 5]")
     length.add_argument("--steps", type=_positive_int, default=None, help="training steps (overrides --epochs)")

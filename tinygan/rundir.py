@@ -34,7 +34,7 @@ except ImportError:  # no advisory locks on this OS: runs are not protected from
 MARKER = ".tinygan-run"
 # Files a run folder holds; each is replaced atomically (through a ".<name>.*.tmp" file), but for
 # metrics.jsonl, which grows by appends that never follow a link.
-RUN_FILES = ("checkpoint.npz", "config.json", "samples.png", "eval.json", "metrics.jsonl")
+RUN_FILES = ("checkpoint.npz", "config.json", "samples.png", "eval.json", "metrics.jsonl", "reconstructions.png")
 
 
 class RunFolder:

@@ -24,6 +24,7 @@ from .files import atomic_write_bytes, open_for_append, read_regular
 from .gan import seeded_latents
 from .guard import check_parameters
 from .images import image_grid, scatter_png, write_png
+from .reconstructions import write_reconstructions
 from .rundir import RUN_FILES  # noqa: F401  (re-exported: its old home)
 from .trainer import Progress
 
@@ -190,9 +191,10 @@ class RunRecorder:
     Called after every step with the trainer's :class:`~tinygan.trainer.Progress`: metric records
     at log intervals, a checkpoint every ``checkpoint_every`` steps, ``samples.png`` (from fixed
     latents) every ``sample_every`` steps, and with an ``fd`` callable a Fréchet-distance record
-    every ``eval_every`` steps. Nothing is written from a diverged state (:mod:`tinygan.guard`),
-    so the checkpoint on disk is always the last good one. ``last_saved`` is the step of the
-    newest checkpoint (``None`` before the first).
+    every ``eval_every`` steps. With ``originals`` (images, for a model that reconstructs), each
+    ``samples.png`` comes with ``reconstructions.png``. Nothing is written from a diverged state
+    (:mod:`tinygan.guard`), so the checkpoint on disk is always the last good one. ``last_saved`` is
+    the step of the newest checkpoint (``None`` before the first).
     """
 
     def __init__(
@@ -203,9 +205,10 @@ class RunRecorder:
         dataset: Dataset,
         resumed: bool,
         fd: Any = None,
+        originals: np.ndarray | None = None,
     ) -> None:
         self.run_dir, self.model = run_dir, model
-        self.settings, self.dataset, self.fd = settings, dataset, fd
+        self.settings, self.dataset, self.fd, self.originals = settings, dataset, fd, originals
         self.checkpoint = run_dir / "checkpoint.npz"
         self.last_saved = model.step if self.checkpoint.exists() else None
         self.data = data_record(dataset)
@@ -246,6 +249,8 @@ class RunRecorder:
     def samples(self) -> None:
         self.guard()
         write_samples(self.run_dir / "samples.png", self.model, self.z_fixed, self.dataset)
+        if self.originals is not None:
+            write_reconstructions(self.run_dir / "reconstructions.png", self.model, self.originals)
 
     def finish(self) -> None:
         """The last checkpoint (unless this step's is written) and samples at the end of the run."""

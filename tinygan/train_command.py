@@ -21,13 +21,14 @@ from typing import Any
 
 import numpy as np
 
-from .api import GAN
+from .api import GAN, load_model
 from .checkpoint import read_meta
-from .config import GANConfig, preset_config, preset_for
+from .config import preset_config, preset_for
 from .console import ProgressDisplay, StopSignal
 from .data import Dataset, generated_bytes, load_dataset
 from .errors import CheckpointError, DivergenceError, UsageError
 from .evaluate import FDTracker, evaluate_gan
+from .families import build_vae, check_options, family, from_saved_config, originals_for, remedies
 from .files import atomic_write_bytes
 from .memory import check_fits
 from .options import MODEL_OPTIONS, check_model_memory, stretch_batchnorm
@@ -45,7 +46,7 @@ from .trainer import Progress
 
 EXIT_INTERRUPTED = 130
 # Model options a resumed run may change: they shape no array.
-RESUMABLE_OPTIONS = ("lr_g", "lr_d", "real_label")
+RESUMABLE_OPTIONS = ("lr_g", "lr_d", "real_label", "lr")
 # Run options whose saved value a resumed run keeps: giving them again is a mistake worth naming.
 SAVED_RUN_OPTIONS = ("dataset", "n_train", "model", "seed")
 
@@ -136,7 +137,12 @@ def _start(args: argparse.Namespace) -> Run:
         overrides=_given_overrides(args),
         **{k: getattr(args, k) for k in RunSettings.CADENCES if getattr(args, k) is not None},
     )
+    check_options(settings.model, settings.overrides)  # before loading data: a typo costs no time
     dataset = _load_data(settings)
+    if family(settings.model) is not GAN:
+        gan, settings.model = build_vae(settings.model, dataset, settings.overrides, args.backend, settings.seed)
+        settings.total_steps = _total_steps(args, len(dataset), gan.config.batch_size)
+        return Run(gan, settings, dataset, resumed=False)
     try:
         overrides = stretch_batchnorm(settings.overrides, preset_config(settings.model, dataset.sample_shape,
                                                                           dataset.kind))
@@ -166,6 +172,7 @@ def _resume(args: argparse.Namespace, run_dir: Path) -> Run:
                 f"--{key.replace('_', '-')}: a resumed run keeps its saved {key} ({getattr(saved, key)!r}); "
                 "drop the option, or start a new run with --out"
             )
+    check_options(saved.model, _given_overrides(args))
     gan, recorded = _resumed_model(args, run_dir, saved, config)
     _apply_resume_options(args, gan)
     settings = replace(
@@ -174,7 +181,7 @@ def _resume(args: argparse.Namespace, run_dir: Path) -> Run:
     )
     dataset = _load_data(settings)
     check_same_data(run_dir, recorded, dataset)
-    rows = gan.config.batch_size * gan.config.n_critic  # the data one step uses
+    rows = gan.config.batch_size * getattr(gan.config, "n_critic", 1)  # the data one step uses
     settings.total_steps = _total_steps(args, len(dataset), rows, saved.total_steps)
     return Run(gan, settings, dataset, resumed=True)
 
@@ -183,11 +190,11 @@ def _resumed_model(args: argparse.Namespace, run_dir: Path, saved: RunSettings, 
     """The model to continue, and the fingerprint of the data it was trained on (``None`` if not recorded)."""
     checkpoint = run_dir / "checkpoint.npz"
     if checkpoint.exists():
-        gan = GAN.load(str(checkpoint), backend=args.backend)
+        gan = load_model(str(checkpoint), backend=args.backend)
         print(f"resuming {run_dir} at step {gan.step}", file=sys.stderr)
         return gan, read_meta(checkpoint).get("training_data")
     try:  # stopped before its first checkpoint: step 0 is the saved model, freshly initialised
-        gan = GAN(GANConfig.from_json(config.get("model")), backend=args.backend, seed=saved.seed)
+        gan = from_saved_config(saved.model, config.get("model"), args.backend, saved.seed)
     except (TypeError, ValueError) as e:
         raise UsageError(f"--resume {run_dir}: no checkpoint yet and config.json has no usable model ({e})") from None
     print(f"resuming {run_dir}: no checkpoint was written yet, starting at step 0", file=sys.stderr)
@@ -224,8 +231,9 @@ def _train(run: Run, run_dir: Path, stop: StopSignal) -> int:
         f"{total} steps of batch {gan.config.batch_size} -> {run_dir}",
         file=sys.stderr,
     )
-    recorder = RunRecorder(run_dir, gan, settings, dataset, run.resumed, run.fd)
-    display = ProgressDisplay()
+    originals = originals_for(gan, settings.dataset, settings.data_dir, dataset)
+    recorder = RunRecorder(run_dir, gan, settings, dataset, run.resumed, run.fd, originals)
+    display = ProgressDisplay(metrics=gan.PROGRESS)
 
     def on_step(p: Progress) -> bool:
         display.update(p)
@@ -279,21 +287,18 @@ def _resume_hint(run_dir: Path) -> str:
 
 
 def _divergence_advice(error: DivergenceError, gan: GAN, run_dir: Path) -> str:
-    lr_g, lr_d = f"{gan.config.lr_g / 10:g}", f"{gan.config.lr_d / 10:g}"
+    lower, names, more = remedies(gan)
     last_saved = _saved_step(run_dir)
     if last_saved is None:
         kept = "no checkpoint had been written yet"
-        retry = f"start again with a lower --lr-g/--lr-d (say --lr-g {lr_g} --lr-d {lr_d})"
+        retry = f"start again with a lower {names} (say {lower})"
     else:
         kept = f"the last good checkpoint (step {last_saved}) is kept in {run_dir / 'checkpoint.npz'}"
         retry = (
             f"continue from it with a lower learning rate: python -m tinygan train "
-            f"--resume {shlex.quote(str(run_dir))} --lr-g {lr_g} --lr-d {lr_d}"
+            f"--resume {shlex.quote(str(run_dir))} {lower}"
         )
-    return (
-        f"{error}; {kept}. Remedies: {retry}; label smoothing (--real-label 0.9) "
-        "or, in a new run, BatchNorm in the generator (--g-batchnorm yes)"
-    )
+    return f"{error}; {kept}. Remedies: {retry}{more}"
 
 
 def _write_eval(run_dir: Path, gan: GAN, data_dir: str | None) -> None:
