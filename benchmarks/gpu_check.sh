@@ -5,8 +5,9 @@
 #   benchmarks/gpu_check.sh [OUTDIR]        (default: gpu_results/)
 #
 # In this order, so that the most useful results exist even if a later part runs out of time:
-# 1. the CUDA-graph tests (tests/test_cuda.py, tests/test_recorded_step.py) and the engine tests on
-#    the cupy and cupy-graph backends;
+# 1. the CUDA-graph tests (tests/test_cuda.py, tests/test_recorded_step.py) and every engine test on
+#    the cupy and cupy-graph backends (layers, losses, objectives, penalties, spectral norm, the VAE's
+#    math, the fused kernels through them);
 # 2. bench_step.py: numpy, cupy, cupy-graph and torch-cuda at batch 64 ... 16384, default model;
 # 3. the rest of the test suite with TINYGAN_BACKEND=cupy;
 # 4. bench_memory.py on cupy and cupy-graph (GPU memory-pool peak), and the plot.
@@ -60,8 +61,7 @@ if "$PY" -c "import xdist" 2>/dev/null; then XDIST=(-n "${PYTEST_WORKERS:-4}"); 
 echo
 echo "== 1. CUDA-graph tests and engine tests on cupy / cupy-graph ($(elapsed))"
 (cd "$ROOT" && TINYGAN_BACKEND=cupy timeout "${GPU_TEST_TIMEOUT:-150}" "$PY" -m pytest -q -p no:cacheprovider \
-    "${XDIST[@]}" tests/test_cuda.py tests/test_recorded_step.py tests/test_layers.py tests/test_network.py \
-    tests/test_optim.py tests/test_losses.py tests/test_backend.py -k "cupy or cuda or recorded") \
+    "${XDIST[@]}" tests -k "cupy or cuda or recorded") \
     > "$OUT/pytest-gpu.log" 2>&1
 GPU_TEST_RC=$?
 tail -n 25 "$OUT/pytest-gpu.log"
