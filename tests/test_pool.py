@@ -32,14 +32,16 @@ def test_blocks_cover_every_element_exactly_once(n, k):
     assert (seen == 1).all()
 
 
-def test_training_with_threads_is_bit_for_bit_training_without(threads):
-    """The default model (2.0M parameters: Adam and the weight average both split across threads)."""
+@pytest.mark.parametrize("batch", [8, 512], ids=["small-batch", "large-batch"])
+def test_training_with_threads_is_bit_for_bit_training_without(threads, batch):
+    """The default model (2.0M parameters: Adam and the weight average split across threads; at batch
+    512 the activations, BatchNorm and dropout too)."""
     results = []
     for n in (1, 3):
         threads(n)
-        gan = GAN.from_preset("default", (28, 28), backend="numpy", seed=5, batch_size=8)
-        x = np.random.default_rng(0).integers(0, 256, (64, 28, 28), dtype=np.uint8)
-        gan.fit(x, steps=3, log_every=3)
+        gan = GAN.from_preset("default", (28, 28), backend="numpy", seed=5, batch_size=batch)
+        x = np.random.default_rng(0).integers(0, 256, (2 * batch, 28, 28), dtype=np.uint8)
+        gan.fit(x, steps=2, log_every=2)
         results.append(gan.state()[0])
     for name, value in results[0].items():
         np.testing.assert_array_equal(results[1][name], value, err_msg=name)
@@ -52,3 +54,27 @@ def test_an_exception_in_a_thread_reaches_the_caller(threads):
 
     with pytest.raises(ValueError, match="block failed"):
         pool.BlockPool(2).run(fail, 4 * pool.MIN_PARALLEL)
+
+
+@pytest.mark.parametrize("threads_n", [1, 3])
+def test_layers_cut_into_row_blocks_give_the_same_bits(monkeypatch, threads, threads_n):
+    """Every layer's elementwise passes, run over blocks of a few rows, against one block of all rows."""
+    from tinygan import BatchNorm, Dense, Dropout, LeakyReLU, Sequential, Tanh
+
+    def run(block):
+        monkeypatch.setattr(pool, "BLOCK", block)
+        monkeypatch.setattr(pool, "MIN_PARALLEL", 1 if block < 100 else 10**12)
+        threads(threads_n)
+        net = Sequential([Dense(6, 9), BatchNorm(9), LeakyReLU(0.2), Dropout(0.3), Dense(9, 5), Tanh()],
+                         "numpy", seed=2)
+        x = np.random.default_rng(1).standard_normal((37, 6)).astype(np.float32)
+        y = net.forward(x)
+        net.zero_grad()
+        dx = net.backward(np.random.default_rng(2).standard_normal((37, 5)).astype(np.float32))
+        net.eval()
+        y_eval = net.forward(x)
+        return y, dx, net.grads.copy(), y_eval
+
+    whole, cut = run(10**9), run(20)  # 20 elements: two rows of 9 per block, an odd last block
+    for a, b in zip(whole, cut, strict=True):
+        np.testing.assert_array_equal(a, b)

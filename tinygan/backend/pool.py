@@ -57,19 +57,24 @@ class BlockPool:
         self.pid = os.getpid()
         self.executor = ThreadPoolExecutor(self.threads - 1) if self.threads > 1 else None
 
-    def run(self, fn: Callable[[int, int], None], n: int) -> None:
-        """``fn(lo, hi)`` for consecutive blocks covering ``range(n)``; returns when all are done."""
-        parts = self.threads if self.executor is not None and n >= MIN_PARALLEL else 1
+    def run(self, fn: Callable[[int, int], None], n: int, width: int = 1) -> None:
+        """``fn(lo, hi)`` for consecutive blocks covering ``range(n)``; returns when all are done.
+
+        ``n`` counts rows of ``width`` elements each (1 for a flat buffer): a block holds about
+        :data:`BLOCK` elements, and threads start only for :data:`MIN_PARALLEL` elements or more.
+        """
+        parts = self.threads if self.executor is not None and n * width >= MIN_PARALLEL else 1
+        step = max(1, BLOCK // max(width, 1))
         bounds = [n * i // parts for i in range(parts + 1)]
-        futures = [self.executor.submit(_walk, fn, bounds[i], bounds[i + 1]) for i in range(1, parts)]
-        _walk(fn, bounds[0], bounds[1])
+        futures = [self.executor.submit(_walk, fn, bounds[i], bounds[i + 1], step) for i in range(1, parts)]
+        _walk(fn, bounds[0], bounds[1], step)
         for f in futures:
             f.result()
 
 
-def _walk(fn: Callable[[int, int], None], lo: int, hi: int) -> None:
-    for start in range(lo, hi, BLOCK):
-        fn(start, min(start + BLOCK, hi))
+def _walk(fn: Callable[[int, int], None], lo: int, hi: int, step: int) -> None:
+    for start in range(lo, hi, step):
+        fn(start, min(start + step, hi))
 
 
 def block_pool() -> BlockPool:

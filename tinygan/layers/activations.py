@@ -26,21 +26,34 @@ class LeakyReLU(Layer):
         self.slope = slope
 
     def forward(self, x: Array) -> Array:
-        if self.kernels is not None:  # the formula below in one GPU kernel
+        if self.kernels is not None:  # the formula of _forward in one GPU kernel
             y, self.factor = self.kernels.leaky_relu(x, self.slope)
             return y
-        ops = self.ops
+        if not self.ops.native:  # a namespace without out=: whole arrays, new ones
+            y, self.factor = self._forward(x, None, None)
+            return y
+        y, self.factor = self.xp.empty_like(x), self.work.get("factor", x.shape, x.dtype)
+        self.by_rows(lambda lo, hi: self._forward(x[lo:hi], self.factor[lo:hi], y[lo:hi]), x)
+        return y
+
+    def _forward(self, x: Array, factor: Array | None, y: Array | None) -> tuple[Array, Array]:
         # dy/dx as a multiplier, 1 where x > 0 and slope elsewhere, made by arithmetic on a 0/1
         # mask: a multiply is many times faster than a masked select (``where``) on a CPU, and
         # 1·(1 − slope) + slope rounds to exactly 1, so y is exactly x there.
-        factor = ops.positive_mask(x, out=self.work.get("factor", x.shape, x.dtype))
+        ops = self.ops
+        factor = ops.positive_mask(x, out=factor)
         factor *= 1 - self.slope
         factor += self.slope
-        self.factor = factor
-        return ops.multiply(x, factor)
+        return ops.multiply(x, factor, out=y), factor
 
     def backward(self, dy: Array, need_dx: bool = True, need_dparams: bool = True) -> Array | None:
-        return self.ops.multiply(dy, self.factor) if need_dx else None
+        if not need_dx:
+            return None
+        if not self.ops.native or self.kernels is not None:
+            return self.ops.multiply(dy, self.factor)
+        dx = self.xp.empty_like(dy)
+        self.by_rows(lambda lo, hi: self.ops.multiply(dy[lo:hi], self.factor[lo:hi], out=dx[lo:hi]), dy)
+        return dx
 
 
 class Maxout(Layer):
@@ -84,9 +97,16 @@ class Tanh(Layer):
     def backward(self, dy: Array, need_dx: bool = True, need_dparams: bool = True) -> Array | None:
         if not need_dx:
             return None
-        if self.kernels is not None:  # the formula below in one GPU kernel
+        if self.kernels is not None:  # the formula of _backward in one GPU kernel
             return self.kernels.tanh_grad(dy, self.y)
-        dx = self.ops.multiply(self.y, self.y)  # y², then 1 − y², then dy·(1 − y²), all in dx
+        if not self.ops.native:
+            return self._backward(dy, self.y, None)
+        dx = self.xp.empty_like(dy)
+        self.by_rows(lambda lo, hi: self._backward(dy[lo:hi], self.y[lo:hi], dx[lo:hi]), dy)
+        return dx
+
+    def _backward(self, dy: Array, y: Array, dx: Array | None) -> Array:
+        dx = self.ops.multiply(y, y, out=dx)  # y², then 1 − y², then dy·(1 − y²), all in dx
         dx = self.ops.subtract(1.0, dx, out=dx)
         dx *= dy
         return dx

@@ -46,12 +46,12 @@ class BatchNorm(Layer):
     def forward(self, x: Array) -> Array:
         if self.kernels is not None:
             return self._forward_fused(x)
-        xp, ops = self.xp, self.ops
-        y = None
+        xp = self.xp
+        xc = self.work.get("xhat", x.shape, x.dtype)  # None on a namespace without out=
+        y = None if xc is None else xp.empty_like(x)  # holds (x − μ)² until y is computed
         if self.training:
             mean = xp.mean(x, axis=0)
-            xc = ops.subtract(x, mean, out=self.work.get("xhat", x.shape, x.dtype))
-            y = ops.multiply(xc, xc)  # the output array, holding (x − μ)² until y is computed
+            xc, y = self._in_rows(lambda *a: self._center(*a, square=True), x, mean, xc, y)
             var = xp.mean(y, axis=0)
             m, n = self.momentum, x.shape[0]
             self.running_mean *= 1 - m
@@ -60,13 +60,29 @@ class BatchNorm(Layer):
             self.running_var += m * var * (n / max(n - 1, 1))  # unbiased, as PyTorch keeps it
         else:
             mean, var = self.running_mean, self.running_var
-            xc = ops.subtract(x, mean, out=self.work.get("xhat", x.shape, x.dtype))
+            xc, _ = self._in_rows(self._center, x, mean, xc, y)
         self.inv_std = 1.0 / xp.sqrt(var + self.eps)
-        xc *= self.inv_std
-        self.xhat = xc
-        y = ops.multiply(xc, self.params["gamma"], out=y)
-        y += self.params["beta"]
+        self.xhat, y = self._in_rows(self._normalize, xc, self.inv_std, xc, y)
         return y
+
+    def _in_rows(self, formula: Any, x: Array, vector: Array, out1: Array | None, out2: Array | None) -> tuple:
+        """``formula(x, vector, out1, out2)`` over blocks of rows on every core, or whole where there is no out=."""
+        if not self.ops.native:
+            return formula(x, vector, None, None)
+        self.by_rows(lambda lo, hi: formula(x[lo:hi], vector, out1[lo:hi], out2[lo:hi]), x)
+        return out1, out2
+
+    def _center(self, x: Array, mean: Array, xc: Array | None, sq: Array | None, square: bool = False) -> tuple:
+        """``x − μ``, and with ``square`` ``(x − μ)²``."""
+        xc = self.ops.subtract(x, mean, out=xc)
+        return xc, self.ops.multiply(xc, xc, out=sq) if square else None
+
+    def _normalize(self, xc: Array, inv_std: Array, xhat: Array | None, y: Array | None) -> tuple:
+        """``x̂ = (x − μ)/√(σ² + ε)`` (in place of ``x − μ``) and ``y = γ x̂ + β``."""
+        xc *= inv_std
+        y = self.ops.multiply(xc, self.params["gamma"], out=y)
+        y += self.params["beta"]
+        return xc, y
 
     def _forward_fused(self, x: Array) -> Array:
         """:meth:`forward`'s formulas in four GPU kernels and two reductions."""
@@ -98,10 +114,21 @@ class BatchNorm(Layer):
         if not self.training:  # running statistics are constants: the layer is affine
             return dy * scale
         n = dy.shape[0]
-        if self.kernels is not None:  # the formula below in one GPU kernel
+        if self.kernels is not None:  # the formula of _dx in one GPU kernel
             return self.kernels.bn_dx(dy, self.xhat, sum_dy, sum_dy_xhat, scale, n)
-        dx = dy * n  # the formula above, term by term, in one new array
+        if not self.ops.native:
+            return self._dx(dy, self.xhat, sum_dy, sum_dy_xhat, scale, None, None)
+        dx = self.xp.empty_like(dy)
+        self.by_rows(lambda lo, hi: self._dx(dy[lo:hi], self.xhat[lo:hi], sum_dy, sum_dy_xhat, scale, dx[lo:hi],
+                                             tmp[lo:hi]), dy)
+        return dx
+
+    def _dx(self, dy: Array, xhat: Array, sum_dy: Array, sum_dy_xhat: Array, scale: Array, dx: Array | None,
+            tmp: Array | None) -> Array:
+        """The formula above, term by term, in ``dx``."""
+        n = dy.shape[0] if dx is None else self.xhat.shape[0]  # a block's rows, of the batch's N
+        dx = self.ops.multiply(dy, n, out=dx)
         dx -= sum_dy
-        dx -= ops.multiply(self.xhat, sum_dy_xhat, out=tmp)
+        dx -= self.ops.multiply(xhat, sum_dy_xhat, out=tmp)
         dx *= scale / n
         return dx

@@ -22,14 +22,29 @@ class Dropout(Layer):
             self.mask = None
             return x
         u = self.rng.uniform(x.shape, x.dtype, out=self.work.get("mask", x.shape, x.dtype))
-        if self.kernels is not None:  # the formula below in one GPU kernel
+        if self.kernels is not None:  # the formula of _forward in one GPU kernel
             self.mask, y = self.kernels.dropout(u, x, self.p, 1.0 / (1.0 - self.p))
             return y
-        self.mask = self.ops.at_least_mask(u, self.p, out=u)  # keep (1) where u ≥ p, in place of u
-        self.mask *= 1.0 / (1.0 - self.p)
-        return self.ops.multiply(x, self.mask)
+        if not self.ops.native:  # a namespace without out=: whole arrays, new ones
+            self.mask, y = self._forward(u, x, None)
+            return y
+        self.mask, y = u, self.xp.empty_like(x)  # the mask is made in place of u
+        self.by_rows(lambda lo, hi: self._forward(u[lo:hi], x[lo:hi], y[lo:hi]), x)
+        return y
+
+    def _forward(self, u: Array, x: Array, y: Array | None) -> tuple[Array, Array]:
+        """mask = [u ≥ p]/(1 − p), written over ``u``; y = x·mask."""
+        mask = self.ops.at_least_mask(u, self.p, out=u if self.ops.native else None)
+        mask *= 1.0 / (1.0 - self.p)
+        return mask, self.ops.multiply(x, mask, out=y)
 
     def backward(self, dy: Array, need_dx: bool = True, need_dparams: bool = True) -> Array | None:
         if not need_dx:
             return None
-        return dy if self.mask is None else dy * self.mask
+        if self.mask is None:
+            return dy
+        if not self.ops.native or self.kernels is not None:
+            return dy * self.mask
+        dx = self.xp.empty_like(dy)
+        self.by_rows(lambda lo, hi: self.ops.multiply(dy[lo:hi], self.mask[lo:hi], out=dx[lo:hi]), dy)
+        return dx
