@@ -80,18 +80,14 @@ def reference_d_loss(gan, real, fake, state):
     return loss, min(kinks)
 
 
-@pytest.mark.parametrize("variant", VARIANTS)
-@EXAMPLES
-@given(seed=st.integers(0, 2**31))
-def test_discriminator_gradient_of_each_objective(variant, seed):
-    gan = tiny(seed, **VARIANTS[variant])
+def _d_gradient_check(gan, seed, require=assume):
     rng = np.random.default_rng(seed)
     gan.D.params[...] = rng.standard_normal(gan.D.n_params)
     real = rng.standard_normal((gan.config.batch_size, 3))
     fake = rng.standard_normal((gan.config.batch_size, 3))
     state = gan.rng.get_state()
     p0 = gan.D.params.copy()
-    assume(reference_d_loss(gan, real, fake, state)[1] > KINK)
+    require(reference_d_loss(gan, real, fake, state)[1] > KINK)
 
     def loss(params):
         gan.D.params[...] = params
@@ -102,7 +98,32 @@ def test_discriminator_gradient_of_each_objective(variant, seed):
     gan.rng.set_state(state)
     value = float(gan._discriminator_gradients(real, fake)[0])
     assert value == pytest.approx(loss(p0), rel=1e-10)
-    assert_close_grad(gan.D.grads.copy(), numeric, f"D gradient, {variant}")
+    assert_close_grad(gan.D.grads.copy(), numeric, "D gradient")
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+@EXAMPLES
+@given(seed=st.integers(0, 2**31))
+def test_discriminator_gradient_of_each_objective(variant, seed):
+    _d_gradient_check(tiny(seed, **VARIANTS[variant]), seed)
+
+
+def _interpolates_beyond_the_data(real, fake, critic):
+    eps = critic.rng.uniform((real.shape[0], 1), real.dtype)
+    return real + eps * (real - fake)  # ε(x − G(z)) added to x, not to G(z)
+
+
+@pytest.mark.parametrize("wrong", ["interpolates", "r1-on-fake"])
+def test_the_check_catches_a_miswired_penalty(wrong):
+    gan = tiny(3, loss="wgan-gp") if wrong == "interpolates" else tiny(3, r1_gamma=2.0)
+    critic = gan.critic
+    if wrong == "interpolates":
+        critic._interpolates = lambda real, fake: _interpolates_beyond_the_data(real, fake, critic)
+    else:
+        penalise = critic._penalise
+        critic._penalise = lambda x, penalty, weight: penalise(-x, penalty, weight)  # not the data
+    with pytest.raises(AssertionError):
+        _d_gradient_check(gan, 3, require=lambda away_from_kinks: None)
 
 
 @pytest.mark.parametrize("loss_name", ["bce", "hinge", "lsgan", "wgan"])

@@ -45,9 +45,8 @@ class Critic:
         return own if self.input_gradient is None else own + list(self.input_gradient.work.arrays.values())
 
     def begin_update(self) -> None:
-        """Before each D update: one power iteration in every spectrally normalised layer."""
-        if self.config.d_spectral_norm:
-            power_iterations(self.net.layers)
+        """Before each D update: one power iteration in every spectrally normalised layer (given ones too)."""
+        power_iterations(self.net.layers)
 
     def gradients(self, real: Array, fake: Array) -> tuple[Array, Array, Array, Array | None]:
         """D's gradients of its loss on packed ``real`` and ``fake`` (a constant here), penalty included.

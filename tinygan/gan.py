@@ -185,10 +185,8 @@ class GAN(Model):
     def generator_gradients(self, fake: Array) -> Array:
         """G's gradients of its loss (``−log D(G(z))`` for bce) for ``fake = G.forward(z)`` (the latest G forward).
 
-        Returns the loss.
-
-        The gradient flows through D (in its current state) to ``fake`` and on through G; D's own
-        gradients are not needed, so they are not computed.
+        Returns the loss. The gradient flows through D (in its current state) to ``fake`` and on
+        through G; D's own gradients are not needed, so they are not computed.
         """
         self.G.start_gradients()
         loss, grad = self.generator_loss(self.D.forward(self._pack(fake)))
