@@ -24,9 +24,12 @@ from .files import atomic_write_bytes, open_for_append, read_regular
 from .gan import seeded_latents
 from .guard import check_parameters
 from .images import image_grid, scatter_png, write_png
+from .pictures import class_grid, conditional, write_rows
 from .reconstructions import write_reconstructions
 from .rundir import RUN_FILES  # noqa: F401  (re-exported: its old home)
 from .trainer import Progress
+
+CLASS_GRID_COLUMNS = 10
 
 
 @dataclass
@@ -49,6 +52,7 @@ class RunSettings:
     eval_every: int = 500
     no_eval: bool = False
     overrides: dict[str, Any] = field(default_factory=dict)
+    conditional: bool = False
 
     CADENCES = ("log_every", "sample_every", "checkpoint_every", "eval_every")
 
@@ -74,8 +78,9 @@ class RunSettings:
             value = getattr(settings, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < (0 if name == "seed" else 1):
                 raise ValueError(f"{name} {value!r} is not a valid count")
-        if not isinstance(settings.no_eval, bool) or not isinstance(settings.overrides, dict):
-            raise ValueError("no_eval or overrides have the wrong type")
+        flags = (settings.no_eval, settings.conditional)
+        if not all(isinstance(v, bool) for v in flags) or not isinstance(settings.overrides, dict):
+            raise ValueError("no_eval, conditional or overrides have the wrong type")
         return settings
 
 
@@ -167,7 +172,15 @@ def trim_metrics(path: Path, step: int) -> None:
 
 
 def write_samples(path: Path, model: Any, z: np.ndarray, real: Dataset | None = None) -> None:
-    """A grid of generated images, or for 2-D points a plot of generated over real points."""
+    """A grid of generated images, or for 2-D points a plot of generated over real points.
+
+    A conditional model's images form its class grid: a row per class, the first
+    :data:`CLASS_GRID_COLUMNS` latents of ``z`` down the columns.
+    """
+    if conditional(model) and model.config.data_kind == "image":
+        columns = min(len(z), CLASS_GRID_COLUMNS)
+        write_rows(path, model.config, class_grid(model, z[:columns]), columns)
+        return
     draw_samples(path, model.config, model.sample(z.shape[0], z=z), real)
 
 
