@@ -26,9 +26,11 @@ def tinygan(capsys, *args):
 
 
 def _one_line_error(code, err, *parts):
+    """Exit status 2 and one error line (after any progress lines), naming what was wrong."""
     assert code == 2, err
-    line = err.strip()
-    assert "\n" not in line and "Traceback" not in line and line.startswith("tinygan "), err
+    errors = [line for line in err.strip().splitlines() if line.startswith("tinygan ")]
+    assert len(errors) == 1 and "Traceback" not in err, err
+    line = errors[0]
     for part in parts:
         assert part in line, line
 
@@ -169,3 +171,18 @@ def test_a_conditional_run_has_a_folder_of_its_own_by_default(tmp_path, monkeypa
     monkeypatch.chdir(tmp_path)
     assert tinygan(capsys, "train", "--conditional", *TINY, "--steps", "2")[0] == 0
     assert (tmp_path / "runs" / "digits-default-conditional" / "checkpoint.npz").is_file()
+
+
+def test_a_resume_on_changed_labels_is_refused(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    x, y = rng.integers(0, 256, (256, 8, 8), dtype=np.uint8), rng.integers(0, 3, 256)
+    np.savez(tmp_path / "pets.npz", x=x, y=y)
+    run = tmp_path / "run"
+    assert tinygan(capsys, "train", "--dataset", tmp_path / "pets.npz", "--conditional", *TINY, "--steps", "4",
+                   "--out", run)[0] == 0
+    assert "labels_sha256" in json.loads((run / "config.json").read_text())["dataset"]
+    np.savez(tmp_path / "pets.npz", x=x, y=(y + 1) % 3)  # the same images, other classes
+    code, err = tinygan(capsys, "train", "--resume", run, "--steps", "8")
+    _one_line_error(code, err, "the class labels of the training data (pets) changed since the run was saved")
+    np.savez(tmp_path / "pets.npz", x=x, y=y)
+    assert tinygan(capsys, "train", "--resume", run, "--steps", "8")[0] == 0

@@ -89,15 +89,19 @@ def write_run_config(run_dir: Path, settings: RunSettings, model: Any, dataset: 
     config = {
         "run": asdict(settings),
         "model": model.config.to_json(),
-        "dataset": {"name": dataset.name, "kind": dataset.kind, **data_record(dataset)},
+        "dataset": {"name": dataset.name, "kind": dataset.kind, **data_record(dataset, model)},
         "backend": model.backend.name,
     }
     atomic_write_bytes(run_dir / "config.json", json.dumps(config, indent=2).encode())
 
 
-def data_record(dataset: Dataset) -> dict[str, Any]:
-    """What a run records of its training data: the number of samples and their SHA-256."""
-    return {"n": len(dataset), "sha256": dataset.fingerprint()}
+def data_record(dataset: Dataset, model: Any = None) -> dict[str, Any]:
+    """What a run records of its training data: the number of samples and their SHA-256, and the labels'
+    SHA-256 for a conditional model, which trains on them too."""
+    record = {"n": len(dataset), "sha256": dataset.fingerprint()}
+    if model is not None and getattr(model.config, "n_classes", 0):
+        record["labels_sha256"] = dataset.labels_fingerprint()
+    return record
 
 
 def check_same_data(run_dir: Path, recorded: Any, dataset: Dataset) -> None:
@@ -108,6 +112,11 @@ def check_same_data(run_dir: Path, recorded: Any, dataset: Dataset) -> None:
     if not isinstance(recorded, dict) or not isinstance(recorded.get("sha256"), str):
         return
     now = data_record(dataset)
+    labels = recorded.get("labels_sha256")
+    if isinstance(labels, str) and labels != dataset.labels_fingerprint():
+        raise UsageError(f"--resume {run_dir}: the class labels of the training data ({dataset.name}) changed since "
+                         "the run was saved; resuming is refused: put the original data back, or start a new run "
+                         "with --out")
     if now["sha256"] != recorded["sha256"]:
         raise UsageError(
             f"--resume {run_dir}: the training data ({dataset.name}) changed since the run was saved "
@@ -224,7 +233,7 @@ class RunRecorder:
         self.settings, self.dataset, self.fd, self.originals = settings, dataset, fd, originals
         self.checkpoint = run_dir / "checkpoint.npz"
         self.last_saved = model.step if self.checkpoint.exists() else None
-        self.data = data_record(dataset)
+        self.data = data_record(dataset, model)
         self.guard = lambda: check_parameters(model)  # until a step brings the trainer's guard
         n_fixed = 2500 if dataset.kind == "points" else 100
         self.z_fixed = seeded_latents(n_fixed, model.config.latent_dim, settings.seed + 1)

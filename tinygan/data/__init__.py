@@ -100,6 +100,12 @@ class Dataset:
         digest.update(memoryview(np.ascontiguousarray(self.x)).cast("B"))
         return digest.hexdigest()
 
+    def labels_fingerprint(self) -> str | None:
+        """SHA-256 (hex) of the labels as int64 (``None`` without labels): what a conditional run also trains on."""
+        if self.labels is None:
+            return None
+        return hashlib.sha256(np.ascontiguousarray(self.labels, dtype=np.int64).tobytes()).hexdigest()
+
 
 _DEFAULT_N = {"train": 60_000, "test": 10_000}
 # Memory per generated sample: a uint8 digit and its int64 label; a float64 point and its label.
