@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tinygan import GAN, VAE
-from tinygan.layers import Dense
+from tinygan.layers import Dense, ProjectionHead
 from tinygan.spectral import SpectralDense
 
 
@@ -38,19 +38,39 @@ def _dense_layers(net: Any) -> list[tuple[int, Dense]]:
     return [(i, layer) for i, layer in enumerate(net.layers) if isinstance(layer, Dense)]
 
 
+def _head(net: Any) -> ProjectionHead | None:
+    """A projection discriminator's last layer (``None`` for other networks)."""
+    return net.layers[-1] if isinstance(net.layers[-1], ProjectionHead) else None
+
+
+def _head_weight_gradients(h: ProjectionHead, rows: int, tag: str) -> list[Gemm]:
+    """``hᵀ da`` and ``Cᵀ (da ⊙ h)``: the head's weight gradients, in its backward and in a penalty's second order."""
+    return [Gemm(f"{tag} head dW {h.n_in}", h.n_in, 1, rows, "tn"),
+            Gemm(f"{tag} head dE {h.n_classes}x{h.n_in}", h.n_classes, h.n_in, rows, "tn")]
+
+
 def _forward(net: Any, rows: int, tag: str) -> list[Gemm]:
-    """A forward's products; a spectrally normalised layer first works out ``Wu`` (for σ = ‖Wu‖)."""
+    """A forward's products; a spectrally normalised layer first works out ``Wu`` (for σ = ‖Wu‖); a projection
+    head adds its class vectors ``C E`` and ``h w``."""
     out = []
     for _, d in _dense_layers(net):
         if isinstance(d, SpectralDense):
             out.append(Gemm(f"{tag} Wu {d.n_in}x{d.n_out}", d.n_in, 1, d.n_out, "nn"))
         out.append(Gemm(f"{tag} fwd {d.n_in}x{d.n_out}", rows, d.n_out, d.n_in, "nn"))
+    h = _head(net)
+    if h is not None:
+        out += [Gemm(f"{tag} head CE {h.n_classes}x{h.n_in}", rows, h.n_in, h.n_classes, "nn"),
+                Gemm(f"{tag} head fwd {h.n_in}", rows, 1, h.n_in, "nn")]
     return out
 
 
 def _backward(net: Any, rows: int, tag: str, need_dx: bool, need_dparams: bool) -> list[Gemm]:
     """The GEMMs of ``Sequential.backward(dy, need_dx, need_dparams)`` for ``rows`` rows."""
     out = []
+    h = _head(net)
+    if h is not None:  # the last layer: always followed by a Dense whose input gradient it needs
+        out += [*(_head_weight_gradients(h, rows, tag) if need_dparams else []),
+                Gemm(f"{tag} head dx {h.n_in}", rows, h.n_in, 1, "nt")]
     for i, d in reversed(_dense_layers(net)):
         if need_dparams:
             out.append(Gemm(f"{tag} dW {d.n_in}x{d.n_out}", d.n_in, d.n_out, rows, "tn"))
@@ -62,13 +82,13 @@ def _backward(net: Any, rows: int, tag: str, need_dx: bool, need_dparams: bool) 
 def _penalty(net: Any, rows: int, tag: str) -> list[Gemm]:
     """A gradient penalty: forward, backward to the input (every layer's dx, no dW), then the
     second-order sweep: ``δ̄ᵀ δ_out`` for every weight and the tangent ``δ̄ W`` for all but the last."""
-    dense = _dense_layers(net)
+    dense, h = _dense_layers(net), _head(net)
     out = [*_forward(net, rows, tag), *_backward(net, rows, tag, need_dx=True, need_dparams=False)]
     for j, (_, d) in enumerate(dense):
         out.append(Gemm(f"{tag} d2W {d.n_in}x{d.n_out}", d.n_in, d.n_out, rows, "tn"))
-        if j < len(dense) - 1:
+        if j < len(dense) - 1 or h is not None:  # a tangent for every layer with a weighted layer after it
             out.append(Gemm(f"{tag} tangent {d.n_in}x{d.n_out}", rows, d.n_out, d.n_in, "nn"))
-    return out
+    return out if h is None else out + _head_weight_gradients(h, rows, f"{tag} d2")
 
 
 def _power_iterations(net: Any) -> list[Gemm]:

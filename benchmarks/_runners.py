@@ -112,6 +112,12 @@ def _inputs(
     ]
 
 
+def _classes(model: GAN | VAE, rows: int, seed: int) -> tuple:
+    """The batch's classes as a step's third input, for a conditional GAN; nothing for other models."""
+    k = getattr(model.config, "n_classes", 0)
+    return (model.backend.asarray(np.random.default_rng(seed).integers(0, k, rows)),) if k else ()
+
+
 def build_model(preset: str, backend: str, batch: int, overrides: dict | None = None) -> GAN | VAE:
     """The GAN or VAE of ``preset`` for Fashion-MNIST-shaped data at batch size ``batch``."""
     cls = VAE if preset in VAE_PRESETS else GAN
@@ -143,10 +149,10 @@ def make_tinygan_runner(
     be = gan.backend
     if backend == "cupy-graph" and not be.records_steps:
         raise Unavailable("cuBLAS cannot be called directly here, so the step cannot be recorded")
+    rows = batch * getattr(gan.config, "n_critic", 1)
     pool = [
-        (be.asarray(r, dtype=gan.dtype), be.asarray(z, dtype=gan.dtype))
-        for r, z in _inputs(batch * getattr(gan.config, "n_critic", 1), gan.config.latent_dim,
-                            low=0.0 if isinstance(gan, VAE) else -1.0)
+        (be.asarray(r, dtype=gan.dtype), be.asarray(z, dtype=gan.dtype), *_classes(gan, rows, i))
+        for i, (r, z) in enumerate(_inputs(rows, gan.config.latent_dim, low=0.0 if isinstance(gan, VAE) else -1.0))
     ]
     name = name or backend
     if be.on_gpu:

@@ -86,7 +86,11 @@ def test_step_gemms_are_the_gemms_train_step_performs(monkeypatch):
 @pytest.mark.parametrize("overrides", [
     {"loss": "hinge"}, {"loss": "wgan-gp", "n_critic": 2}, {"r1_gamma": 1.0, "pack": 2},
     {"d_spectral_norm": True}, {"d_spectral_norm": True, "loss": "wgan-gp", "r1_gamma": 1.0},
-], ids=["hinge", "wgan-gp-n-critic-2", "r1-pack", "spectral-norm", "spectral-norm-both-penalties"])
+    {"n_classes": 3, "conditioning": "concat", "r1_gamma": 1.0, "pack": 2},
+    {"n_classes": 3, "conditioning": "projection"},
+    {"n_classes": 3, "conditioning": "projection", "loss": "wgan-gp", "r1_gamma": 1.0, "n_critic": 2, "pack": 2},
+], ids=["hinge", "wgan-gp-n-critic-2", "r1-pack", "spectral-norm", "spectral-norm-both-penalties", "concat-r1-pack",
+        "projection", "projection-both-penalties-n-critic-2-pack"])
 def test_step_gemms_of_each_variant_are_the_products_train_step_performs(monkeypatch, overrides):
     """Every matrix product of a step with penalties, spectral norms or several D updates, by shape."""
     gan, b = _tiny_gan(g_hidden=[3, 4], g_batchnorm=[False, True], d_hidden=[4, 3], d_dropout=0.3, batch_size=6,
@@ -101,7 +105,9 @@ def test_step_gemms_of_each_variant_are_the_products_train_step_performs(monkeyp
     monkeypatch.setattr(Ops, "matmul", recording)
     rng = np.random.default_rng(0)
     rows = b * gan.config.n_critic
-    gan.train_step(rng.uniform(-1, 1, (rows, 5)).astype(np.float32), rng.standard_normal((rows, 2)).astype(np.float32))
+    labels = rng.integers(0, 3, rows) if gan.config.n_classes else None
+    gan.train_step(rng.uniform(-1, 1, (rows, 5)).astype(np.float32), rng.standard_normal((rows, 2)).astype(np.float32),
+                   labels)
     assert sorted((g.m, g.n, g.k) for g in bench_step.step_gemms(gan, b)) == sorted(seen)
 
 
@@ -117,6 +123,14 @@ def test_variants_are_timed_beside_the_plain_step():
     assert plain["ratio_to_plain"] == 1.0 and variant["ratio_to_plain"] == variant["median_ms"] / plain["median_ms"]
     assert variant["n_gemms"] > plain["n_gemms"]  # its own floor, with the power iterations
     assert "| numpy | reference | d_spectral_norm=true | 4 |" in bench_step.markdown_table(result)
+
+
+def test_a_conditional_variant_is_timed_with_the_classes_of_its_batch():
+    result = bench_step.run(["numpy"], [4], "reference", steps=2, warmup=1, pause=0,
+                            variants=dict([bench_step.parse_variant("n_classes=10,conditioning=projection")]))
+    plain, variant = result["rows"]
+    # the head: C E beside each of three D forwards, and dE beside dW in both D updates
+    assert variant["status"] == "ok" and variant["n_gemms"] == plain["n_gemms"] + 3 + 2
 
 
 def _check_schema(result, backends, batches):

@@ -156,7 +156,7 @@ def test_n_critic_updates_d_on_a_batch_of_its_own_each_and_counts_g_updates():
     x = np.random.default_rng(0).standard_normal((40, 3))
     seen = []
     original = gan._discriminator_gradients
-    gan._discriminator_gradients = lambda real, fake: (seen.append(real.copy()), original(real, fake))[1]
+    gan._discriminator_gradients = lambda real, fake, y: (seen.append(real.copy()), original(real, fake, y))[1]
     gan.fit(x, steps=3)  # 12 rows a step: 3 steps fit in one epoch of 40
     assert gan.step == 3 and gan.opt_g.steps == 3 and gan.opt_d.steps == 9
     rows = np.concatenate(seen)

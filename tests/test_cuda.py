@@ -32,8 +32,10 @@ def _train(backend, steps: int = 6, **overrides) -> tuple[GAN, list[dict]]:
     gan = GAN(GANConfig(**{**CONFIG, **overrides}), backend=backend, seed=4)
     gan.set_horizon(steps)
     history = []
+    classes, n_classes = np.random.default_rng(1), gan.config.n_classes
     for real in _batches(steps, 32 * gan.config.n_critic):
-        metrics = gan.train_step(gan.backend.asarray(real))
+        labels = gan.backend.asarray(classes.integers(0, n_classes, len(real))) if n_classes else None
+        metrics = gan.train_step(gan.backend.asarray(real), labels=labels)
         history.append({k: float(v) for k, v in metrics.items()})  # read before the next replay
     return gan, history
 
@@ -57,6 +59,10 @@ VARIANTS = {
     "hinge-spectral-norm": {"loss": "hinge", "d_spectral_norm": True},
     "wgan-gp-r1-n-critic": {"loss": "wgan-gp", "r1_gamma": 1.0, "n_critic": 2, "d_spectral_norm": True},
     "wgan-clipped-maxout": {"loss": "wgan", "n_critic": 2, "d_activation": "maxout", "maxout_pieces": 2},
+    # class-conditional, both forms, with the penalties (the concat form's masked to the image)
+    "conditional-concat-wgan-gp-r1": {"n_classes": 4, "conditioning": "concat", "loss": "wgan-gp", "r1_gamma": 1.0},
+    "conditional-projection-hinge-r1": {"n_classes": 4, "conditioning": "projection", "loss": "hinge",
+                                        "r1_gamma": 1.0, "d_spectral_norm": True},
 }
 
 

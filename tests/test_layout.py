@@ -18,8 +18,11 @@ LAYERS = {
     "layers": 2, "losses": 2, "optim": 2, "network": 2, "objectives": 2, "spectral": 2, "double_backward": 2,
     "elbo": 2,
     "config": 3, "averaging": 3, "model": 3, "gan": 3, "critic": 3, "vae_config": 3, "vae": 3,
+    "classes": 3, "conditioning": 3,
     "data": 4, "trainer": 4, "guard": 4, "rundir": 4, "runs": 4, "metrics": 4, "evaluate": 4, "reconstructions": 4,
+    "sampling": 4, "pictures": 4,
     "api": 5, "console": 5, "options": 5, "train_command": 5, "cli": 5, "families": 5, "__init__": 5, "__main__": 5,
+    "sample_command": 5,
 }
 MAX_MODULE_LINES, MAX_FUNCTION_LINES = 350, 50
 

@@ -38,6 +38,12 @@ VARIANTS = {
     "r1": {"r1_gamma": 1.0},
     "spectral-norm": {"d_spectral_norm": True},
     "spectral-norm-wgan-gp": {"d_spectral_norm": True, "loss": "wgan-gp", "r1_gamma": 0.5},
+    # class-conditional, both forms: the labels are an input like the batch
+    "conditional-concat": {"n_classes": 3, "conditioning": "concat"},
+    "conditional-concat-r1": {"n_classes": 3, "conditioning": "concat", "r1_gamma": 1.0},
+    "conditional-projection": {"n_classes": 3, "conditioning": "projection"},
+    "conditional-projection-wgan-gp-n-critic": {"n_classes": 3, "conditioning": "projection", "loss": "wgan-gp",
+                                                "n_critic": 2, "d_spectral_norm": True},
 }
 
 
@@ -52,8 +58,16 @@ def _batch(gan: GAN, i: int) -> np.ndarray:
     return gan.backend.asarray(x, dtype=gan.dtype)
 
 
+def _labels(gan: GAN, i: int):
+    """The batch's classes for a conditional GAN (``None`` for others)."""
+    if not gan.config.n_classes:
+        return None
+    rows = gan.config.batch_size * gan.config.n_critic
+    return gan.backend.asarray(np.random.default_rng(50 + i).integers(0, gan.config.n_classes, rows))
+
+
 def _logs(gan: GAN, steps: int) -> list[list[tuple]]:
-    return [record(gan.train_step, _batch(gan, i))[1] for i in range(steps)]
+    return [record(gan.train_step, _batch(gan, i), None, _labels(gan, i))[1] for i in range(steps)]
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
@@ -95,8 +109,9 @@ def test_a_step_built_once_and_replayed_equals_ordinary_steps(with_z, variant):
         real = _batch(plain, i)
         rows = 8 * plain.config.n_critic
         z = np.random.default_rng(100 + i).standard_normal((rows, 3)).astype(np.float32) if with_z else None
-        expected = plain.train_step(real, z)
-        got = step(real.copy(), None if z is None else z.copy())
+        labels = _labels(plain, i)
+        expected = plain.train_step(real, z, labels)
+        got = step(real.copy(), None if z is None else z.copy(), None if labels is None else labels.copy())
         assert {k: float(v) for k, v in got.items()} == {k: float(v) for k, v in expected.items()}
     arrays, _ = plain.state()
     replayed.step = plain.step  # the host count is the caller's to keep
@@ -122,6 +137,15 @@ def test_the_recording_catches_an_interpolation_weight_drawn_on_the_host():
     gan.critic._interpolates = lambda real, fake: fake + float(host.random()) * (real - fake)
     logs = _logs(gan, 3)
     assert logs[1] != logs[2]
+
+
+def test_the_recording_catches_classes_read_back_to_the_host():
+    """The check can fail for a conditional step: a one-hot built on the host from the batch's labels."""
+    gan = _gan(recording_backend(), n_classes=3, conditioning="concat")
+    eye = np.eye(3, dtype=np.float32)
+    gan.conditioning.one_hot = lambda labels, dtype: gan.xp.asarray(eye[[labels.item(j) for j in range(len(labels))]])
+    logs = _logs(gan, 3)
+    assert any(entry[0].startswith("host read") for entry in logs[1])
 
 
 # -- the VAE step: the same two properties --------------------------------------------------------

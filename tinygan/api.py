@@ -37,15 +37,18 @@ class Trainable:
         batch_size: int | None = None,
         log_every: int = 100,
         callback: Callable[[Progress], bool | None] | None = None,
+        *,
+        y: np.ndarray | None = None,
     ) -> list[dict[str, float]]:
         """Train on ``x`` until ``steps`` steps (or ``epochs`` passes over ``x``) are done in all.
 
-        ``x``: ``(N, *data_shape)`` or ``(N, data_dim)``; uint8 images, float images in [0, 1], or
-        float points. Counts are totals for the run, so a loaded checkpoint continues to the same
-        end. ``callback(progress)`` runs after every step; returning ``True`` stops training.
-        Returns one record per ``log_every`` steps (see :func:`tinygan.trainer.fit`).
+        ``x``: ``(N, *data_shape)`` or ``(N, data_dim)``; uint8 images, float images in [0, 1], or float
+        points. ``y``: integer class labels ``(N,)`` in ``0..n_classes−1``, for a conditional GAN
+        (``n_classes > 0``), which needs them. Counts are totals for the run, so a loaded checkpoint
+        continues to the same end. ``callback(progress)`` runs after every step; returning ``True``
+        stops training. Returns one record per ``log_every`` steps (see :func:`tinygan.trainer.fit`).
         """
-        return fit(self, x, self.data_position, epochs, steps, batch_size, log_every, callback)
+        return fit(self, x, self.data_position, epochs, steps, batch_size, log_every, callback, y)
 
     def save(self, path: str, extra_meta: dict[str, Any] | None = None) -> None:
         """Write a checkpoint (atomically) that :meth:`load` restores, training state included.

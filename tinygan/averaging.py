@@ -69,12 +69,13 @@ class AveragedNetwork:
         diff *= weight
         avg += diff
 
-    def network(self, step: int, latent_dim: int, dtype: Any) -> Sequential:
+    def network(self, step: int, latent_dim: int, dtype: Any, inputs: Any = None) -> Sequential:
         """The averaged network, its BatchNorm statistics measured on itself as of ``step``.
 
         The source's running statistics describe its live weights, not their average, so the
         averaged network gets its own ("standing statistics", Brock et al., 2019): the mean over a
         few batches of its own activations, from a fixed seed so that sampling is repeatable.
+        ``inputs`` maps a batch of latents to the network's input (a conditional G's adds the classes).
         """
         bns = [layer for layer in self.net.layers if isinstance(layer, BatchNorm)]
         if bns and self._stats_step != step:
@@ -84,7 +85,8 @@ class AveragedNetwork:
             for i in range(STANDING_STAT_BATCHES):
                 for bn in bns:
                     bn.momentum = 1.0 / (i + 1)  # running value = plain mean of the batches so far
-                self.net.forward(rng.normal((STANDING_STAT_BATCH, latent_dim), dtype))
+                z = rng.normal((STANDING_STAT_BATCH, latent_dim), dtype)
+                self.net.forward(z if inputs is None else inputs(z))
             for bn, m in zip(bns, momenta, strict=True):
                 bn.momentum = m
             self._stats_step = step

@@ -12,12 +12,14 @@ import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from .classes import names_problem
 from .objectives import LOSSES
 
 ACTIVATIONS = ("relu", "leaky_relu", "maxout", "tanh", "sigmoid")
 G_OUTPUTS = ("tanh", "sigmoid", None)
 DATA_KINDS = ("image", "points")
 DTYPES = ("float32", "float64")
+CONDITIONINGS = ("concat", "projection")  # how D sees the class: Mirza & Osindero, Miyato & Koyama
 
 
 @dataclass
@@ -33,6 +35,10 @@ class GANConfig:
     al., 2019). ``lr_decay`` < 1 decays both learning rates exponentially over a run, to
     ``lr_decay`` times their start at the end. ``lr_g``/``lr_d`` are the one source of the
     learning rates: the optimizers read them at every step.
+
+    ``n_classes`` > 0 makes the GAN class-conditional (:mod:`tinygan.conditioning`): G gets the class
+    with its latent, D judges an image with its class, in the ``conditioning`` form ``"concat"`` or
+    ``"projection"``; ``class_names`` (one per class, or ``None`` for ``"0"``, ``"1"``, …) name them.
 
     ``loss`` is the objective (:mod:`tinygan.objectives`); D takes ``n_critic`` updates, each on a
     batch of its own, per G update. ``wgan`` clips D's parameters to ``±wgan_clip``; ``wgan-gp``
@@ -70,6 +76,9 @@ class GANConfig:
     d_spectral_norm: bool = False
     batch_size: int = 64
     dtype: str = "float32"
+    n_classes: int = 0
+    conditioning: str = "projection"
+    class_names: list[str] | None = None
 
     def __post_init__(self) -> None:
         self.data_shape = tuple(self.data_shape) if isinstance(self.data_shape, (list, tuple)) else self.data_shape
@@ -88,6 +97,7 @@ class GANConfig:
         if self.batch_size % self.pack:
             raise ValueError(f"batch size {self.batch_size} is not a multiple of pack {self.pack}")
         _check_critic(self)
+        _check_classes(self)
 
     @property
     def data_dim(self) -> int:
@@ -121,6 +131,18 @@ def _check_critic(c: GANConfig) -> None:
         if c.d_activation in ("tanh", "sigmoid"):
             raise ValueError(f"GAN config d_activation = {c.d_activation!r}: {why}, which tinygan computes for "
                              "piecewise-linear activations only (relu, leaky_relu, maxout)")
+
+
+def _check_classes(c: GANConfig) -> None:
+    """Class names that fit the class count; a projection head needs features to project."""
+    if c.class_names is not None:
+        problem = "" if c.n_classes else "names classes of a conditional GAN; set n_classes"
+        problem = problem or names_problem(c.class_names, c.n_classes)
+        if problem:
+            raise ValueError(f"GAN config class_names = {c.class_names!r}: {problem}")
+    if c.n_classes and c.conditioning == "projection" and not c.d_hidden:
+        raise ValueError("GAN config d_hidden = []: the projection discriminator projects the features of D's last "
+                         "hidden layer; give D a hidden layer or use conditioning concat")
 
 
 # Fields' earlier names, as checkpoints and config.json files written before the rename hold them.
@@ -211,6 +233,8 @@ _CHECKS = {
     "d_spectral_norm": lambda v: None if isinstance(v, bool) else "expected true or false",
     "batch_size": _count,
     "dtype": _one_of(DTYPES),
+    "n_classes": lambda v: None if _is_int(v) and v >= 0 else "expected a class count >= 0 (0 = unconditional)",
+    "conditioning": _one_of(CONDITIONINGS),
 }
 
 

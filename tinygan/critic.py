@@ -9,6 +9,10 @@ on a batch of data and one of generated samples, then adds what keeps D Lipschit
 * ``loss="wgan"``: every D parameter clipped to ``[−c, c]`` after the update (Arjovsky et al., 2017);
 * ``d_spectral_norm``: one power iteration per D update (:mod:`tinygan.spectral`).
 
+A conditional D in the concat form takes the class's one-hot beside the image; ``input_mask`` (1 on
+the image's columns, 0 on the one-hot's) restricts both penalties to the gradient with respect to
+the image: ``P(m ⊙ g)``, whose gradient with respect to ``g`` is ``m ⊙ ∂P/∂g``.
+
 Both penalties need the gradient of a function of ``∇ₓD`` with respect to D's parameters, from
 :class:`tinygan.double_backward.InputGradient`; a critic that holds a layer it cannot handle is
 refused when the model is built.
@@ -31,10 +35,11 @@ def penalised(config: Any) -> bool:
 
 
 class Critic:
-    """D's update for ``config``'s objective; ``rng`` draws WGAN-GP's interpolation weights on the device."""
+    """D's update for ``config``'s objective; ``rng`` draws WGAN-GP's interpolation weights on the device;
+    ``input_mask`` (``(1, n_in)``, or ``None`` for all of D's input) says which input columns the penalties see."""
 
-    def __init__(self, config: Any, net: Sequential, rng: Any) -> None:
-        self.config, self.net, self.rng = config, net, rng
+    def __init__(self, config: Any, net: Sequential, rng: Any, input_mask: Array | None = None) -> None:
+        self.config, self.net, self.rng, self.input_mask = config, net, rng, input_mask
         self.xp = net.backend.xp
         self.input_gradient = InputGradient(net) if penalised(config) else None
         self.work = Workspace(self.xp)
@@ -81,8 +86,10 @@ class Critic:
     def _penalise(self, x: Array, penalty: Any, weight: float) -> Array:
         """Add ``∂P/∂θ`` for ``P = penalty(∇ₓD(x))`` into D's gradients; returns ``P``."""
         g = self.input_gradient.forward(x)
+        if self.input_mask is not None:
+            g = g * self.input_mask
         value, g_bar = penalty(g, weight)
-        self.input_gradient.backward(g_bar)
+        self.input_gradient.backward(g_bar if self.input_mask is None else g_bar * self.input_mask)
         return value
 
     def end_update(self) -> None:

@@ -20,6 +20,9 @@ carries ``ḡ`` forward as ``δ̄``, the adjoint of each layer's input gradient:
   maxout picks each unit's winning piece of ``δ̄``.
 * **SpectralDense** (``W_sn = W/σ``): as Dense with ``W_sn``; the gradient with respect to
   ``W_sn`` then passes through the normalisation as in its own backward.
+* **ProjectionHead** (a projection discriminator's last layer, ``a = h·(w + (C E)ₙ) + b``): like a
+  Dense layer to one output whose weight vector depends on the row's classes, so
+  ``∂/∂w += δ̄ᵀ δ_out`` and ``∂/∂E += Cᵀ (δ_out ⊙ δ̄)``; it must be the last layer.
 
 So for such networks ``∂P/∂θ`` needs one backward pass (for every ``δ_out``) and one forward
 sweep (for every ``δ̄_in``): each Dense layer adds ``δ̄_inᵀ δ_out`` to its weight gradient.
@@ -32,21 +35,22 @@ from __future__ import annotations
 from typing import Any
 
 from .backend import Array, Ops, Workspace
-from .layers import Dense, Dropout, Layer, LeakyReLU, Maxout, ReLU
+from .layers import Dense, Dropout, Layer, LeakyReLU, Maxout, ProjectionHead, ReLU
 from .network import Sequential
 from .spectral import SpectralDense
 
 SUPPORTED = (Dense, ReLU, LeakyReLU, Maxout, Dropout)  # SpectralDense is a Dense
+WEIGHTED = (Dense, ProjectionHead)  # layers whose backward pass involves their weights
 
 
 def check_supported(layers: list[Layer], what: str = "a penalised critic") -> None:
     """Raise ``ValueError`` naming the first layer whose second-order backward tinygan does not have."""
     for i, layer in enumerate(layers):
-        if not isinstance(layer, SUPPORTED):
+        if not isinstance(layer, SUPPORTED) and not (isinstance(layer, ProjectionHead) and i == len(layers) - 1):
             names = ", ".join(t.__name__ for t in SUPPORTED)
             raise ValueError(
                 f"{what} needs the gradient of its input gradient, which tinygan computes for {names} and "
-                f"SpectralDense layers; layer {i} is {type(layer).__name__}"
+                f"SpectralDense layers, and a ProjectionHead as the last layer; layer {i} is {type(layer).__name__}"
             )
 
 
@@ -79,10 +83,12 @@ class InputGradient:
     def backward(self, g_bar: Array) -> None:
         """Add ``∂⟨ḡ, g⟩/∂θ`` (``ḡ`` held fixed) into the network's gradient buffer: ``∂P/∂θ`` for ``ḡ = ∂P/∂g``."""
         layers = self.net.layers
-        last = max(i for i, layer in enumerate(layers) if isinstance(layer, Dense))
+        last = max(i for i, layer in enumerate(layers) if isinstance(layer, WEIGHTED))
         d_bar = g_bar
         for i, layer in enumerate(layers[: last + 1]):
-            if isinstance(layer, Dense):
+            if isinstance(layer, ProjectionHead):  # the last layer: no tangent beyond it
+                layer.add_weight_gradients(d_bar, self.seeds[i])
+            elif isinstance(layer, Dense):
                 d_bar = self._dense(i, layer, d_bar, tangent=i < last)
             elif isinstance(layer, Maxout):
                 n, width = d_bar.shape

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ import numpy as np
 
 from .backend import Array, Backend, get_backend, to_numpy
 from .checkpoint import load_checkpoint, save_checkpoint
+from .classes import spread
 from .data import Dataset, cache_dir, load_dataset
 from .errors import CheckpointError
 from .losses import softmax_cross_entropy
@@ -32,6 +32,7 @@ from .metrics import (  # noqa: F401  (re-exported: the metric functions' old ho
     class_metrics,
     class_shares,
     classifier_inception_score,
+    conditional_metrics,
     frechet_distance,
     image_metrics,
     kl_divergence,
@@ -39,12 +40,12 @@ from .metrics import (  # noqa: F401  (re-exported: the metric functions' old ho
 )
 from .network import Sequential, mlp
 from .optim import Adam
+from .sampling import SAMPLE_CHUNK, latent_chunks, sample_chunks, sample_gan  # noqa: F401  (sample_chunks: old home)
 from .trainer import Batches, DataPosition, unit_floats
 
 MIXTURES = ("ring", "grid")
 LABELLED_IMAGES = ("digits", "mnist", "fashion-mnist")
 DEFAULT_N = {"points": 2_500, "image": 10_000}
-SAMPLE_CHUNK = 2_500  # samples generated (and judged) at a time: memory does not grow with n
 # Memory per evaluated sample, what grows with n: the judge's features and class probabilities
 # (float64) for images, the distances to every mode for 2-D points, with their temporaries.
 EVAL_BYTES_PER_SAMPLE = 2_048
@@ -220,42 +221,26 @@ def judge_images(clf: Classifier, fake: np.ndarray, test_x: np.ndarray, seed: in
 # ============================================================================ whole-model evaluation
 
 
-def latent_chunks(n: int, latent_dim: int, seed: int, chunk: int = SAMPLE_CHUNK) -> Iterator[np.ndarray]:
-    """The latents of :func:`tinygan.gan.seeded_latents` ``(n, latent_dim, seed)``, ``chunk`` rows at a time.
-
-    One stream drawn row by row, so the chunks put together equal the single draw, for any ``chunk``.
-    """
-    rng = np.random.default_rng(seed)
-    for start in range(0, n, chunk):
-        yield rng.standard_normal((min(chunk, n - start), latent_dim)).astype(np.float32)
-
-
-def sample_chunks(gan: Any, n: int, seed: int = 0, chunk: int = SAMPLE_CHUNK) -> Iterator[np.ndarray]:
-    """``n`` samples from ``gan`` (host float32, data units), ``chunk`` at a time, from seeded host latents.
-
-    The latents are those ``tinygan sample --seed`` draws, so results do not depend on the backend.
-    """
-    for z in latent_chunks(n, gan.config.latent_dim, seed, chunk):
-        yield gan.sample(len(z), z=z)
-
-
-def sample_gan(gan: Any, n: int, seed: int = 0, batch: int = SAMPLE_CHUNK) -> np.ndarray:
-    """``n`` samples from ``gan`` in one array: :func:`sample_chunks` put together."""
-    parts = list(sample_chunks(gan, n, seed, batch))
-    return np.concatenate(parts) if parts else np.zeros((0, *gan.config.data_shape), np.float32)
-
-
-def judge_samples(clf: Classifier, gan: Any, n: int, test_x: np.ndarray, seed: int = 0) -> dict[str, Any]:
+def judge_samples(
+    clf: Classifier, gan: Any, n: int, test_x: np.ndarray, seed: int = 0, test_labels: np.ndarray | None = None
+) -> dict[str, Any]:
     """:func:`judge_images` of ``n`` samples of ``gan``, generated and judged a chunk at a time.
 
-    Only the judge's features and probabilities of all ``n`` are kept, never the images.
+    Only the judge's features and probabilities of all ``n`` are kept, never the images. A
+    conditional model's samples are spread evenly over its classes; with the real images'
+    ``test_labels``, :func:`tinygan.metrics.conditional_metrics` says how well they fit them.
     """
+    k = getattr(gan.config, "n_classes", 0)
+    labels = spread(n, range(k)) if k else None
     features, probs = [], []
-    for fake in sample_chunks(gan, n, seed):
+    for fake in sample_chunks(gan, n, seed, labels=labels):
         features.append(clf.features(fake))
         probs.append(clf.probs(fake))
-    return image_metrics(np.concatenate(features), np.concatenate(probs), clf.features(test_x), clf.probs(test_x),
-                         seed)
+    fake_features, fake_probs, test_features = np.concatenate(features), np.concatenate(probs), clf.features(test_x)
+    result = image_metrics(fake_features, fake_probs, test_features, clf.probs(test_x), seed)
+    if labels is not None and test_labels is not None:
+        result.update(conditional_metrics(fake_features, fake_probs, labels, test_features, test_labels, seed))
+    return result
 
 
 def evaluate_gan(
@@ -277,9 +262,10 @@ def evaluate_gan(
       ``recon`` and ``kl`` (see :meth:`tinygan.vae.VAE.elbo`).
     * ``digits``, ``mnist``, ``fashion-mnist``: ``fd``, ``fd_real_floor``, ``classes_covered``,
       ``max_class_share``, ``class_kl``, ``cis``, ``class_shares`` and the real-data values under
-      ``"real"``, plus the judge's accuracy on the real test images; see
-      :func:`tinygan.metrics.image_metrics`. The judge is trained on the first call (tens of
-      seconds on a CPU) and cached.
+      ``"real"``, plus the judge's accuracy on the real test images (``classifier_test_accuracy``);
+      see :func:`tinygan.metrics.image_metrics`. For a conditional model also
+      ``conditional_accuracy`` and the per-class FD (:func:`tinygan.metrics.conditional_metrics`).
+      The judge is trained on the first call (tens of seconds on a CPU) and cached.
 
     Returns ``None`` when there is nothing meaningful to measure: an unknown dataset name, or a
     user ``.npy``/``.npz`` dataset (no mode centres, no class labels to train a judge on).
@@ -298,7 +284,7 @@ def evaluate_gan(
         return {"dataset": key, "n": n, **result, **_elbo(gan, lambda: load_dataset(key, split="test").x, seed)}
     if key in LABELLED_IMAGES and kind == "image":
         clf, test = load_judge(key, data_dir, gan.backend)
-        result = judge_samples(clf, gan, n, test.x, seed)
+        result = judge_samples(clf, gan, n, test.x, seed, test.labels)
         result["classifier_test_accuracy"] = clf.accuracy(test.x, test.labels)
         return {"dataset": key, **result, **_elbo(gan, lambda: test.x, seed)}
     return None

@@ -32,14 +32,33 @@ def family(preset: str) -> type:
     return VAE if preset in VAE_PRESETS else GAN
 
 
-def check_options(preset: str, overrides: dict[str, Any]) -> None:
+def check_options(preset: str, overrides: dict[str, Any], conditional: bool = False) -> None:
     """Refuse model options that the preset's family does not have, naming the option."""
     cls = family(preset)
     known = {f.name for f in fields(cls.config_class)}
+    other = "GAN" if cls is VAE else "VAE"
     for key in overrides:
         if key not in known:
-            other = "GAN" if cls is VAE else "VAE"
             raise UsageError(f"--{key.replace('_', '-')}: a {other} option, not one of --model {preset}")
+    if conditional and cls is VAE:
+        raise UsageError(f"--conditional: a GAN option, not one of --model {preset}")
+    if "conditioning" in overrides and not conditional:
+        raise UsageError("--conditioning: chooses how a conditional GAN's D sees the class; add --conditional")
+
+
+def class_options(conditional: bool, dataset: Dataset) -> dict[str, Any]:
+    """The config fields of a conditional GAN for ``dataset`` (its class count and names); none for others."""
+    if not conditional:
+        return {}
+    if dataset.labels is None:
+        raise UsageError(f"--conditional: dataset {dataset.name} has no class labels; use digits, mnist, "
+                         "fashion-mnist, or an .npz file holding x, y (class labels) and optionally names")
+    return {"n_classes": dataset.n_classes, "class_names": list(dataset.class_names)}
+
+
+def training_labels(model: Any, dataset: Dataset) -> np.ndarray | None:
+    """The labels a model trains on: the dataset's for a conditional GAN, none for other models."""
+    return dataset.labels if getattr(model.config, "n_classes", 0) else None
 
 
 def build_vae(preset: str, dataset: Dataset, overrides: dict[str, Any], backend: Any, seed: int) -> tuple[VAE, str]:

@@ -200,3 +200,42 @@ def image_metrics(
     result["n"] = len(fake_features)
     result["n_test"] = len(test_features)
     return result
+
+
+def conditional_metrics(
+    fake_features: np.ndarray,
+    fake_probs: np.ndarray,
+    labels: np.ndarray,
+    test_features: np.ndarray,
+    test_labels: np.ndarray,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """How well a conditional model's samples fit the classes they were asked for.
+
+    ``labels: (N,)`` are the classes the samples were asked for, ``test_labels`` those of the real
+    test images, in the judge's numbering.
+
+    * ``conditional_accuracy``: the share of samples whose top-1 judge prediction is the class asked
+      for (compare with the judge's accuracy on real test images).
+    * ``fd_per_class``: for each class k, the Fréchet distance between the features of the samples
+      asked for k and of the real test images of class k (``None`` where either has fewer than 2);
+      ``fd_class_mean`` is their mean. Each class has a tenth of the images of the whole-set FD, so
+      its small-sample bias is larger: ``fd_per_class_real_floor`` is the same distance between two
+      random halves of each class's test images.
+    """
+    labels, test_labels = np.asarray(labels), np.asarray(test_labels)
+    rng = np.random.default_rng(seed)
+    per_class, floor = [], []
+    for k in range(fake_probs.shape[1]):
+        fake_k, real_k = fake_features[labels == k], test_features[test_labels == k]
+        per_class.append(frechet_distance(fake_k, real_k) if min(len(fake_k), len(real_k)) >= 2 else None)
+        halves = np.array_split(rng.permutation(len(real_k)), 2)
+        measurable = min(map(len, halves)) >= 2
+        floor.append(frechet_distance(real_k[halves[0]], real_k[halves[1]]) if measurable else None)
+    measured = [fd for fd in per_class if fd is not None]
+    return {
+        "conditional_accuracy": float(np.mean(fake_probs.argmax(axis=1) == labels)),
+        "fd_per_class": per_class,
+        "fd_class_mean": float(np.mean(measured)) if measured else None,
+        "fd_per_class_real_floor": floor,
+    }

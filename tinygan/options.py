@@ -13,7 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from .config import ACTIVATIONS, LOSSES, PRESETS, GANConfig
+from .conditioning import input_sizes
+from .config import ACTIVATIONS, CONDITIONINGS, LOSSES, PRESETS, GANConfig
 from .data import DATASETS
 from .errors import UsageError
 from .layers import Dense
@@ -37,9 +38,10 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _eval_count(text: str) -> int:
+def _at_least_two(text: str) -> int:
+    """A count of at least 2: a covariance or a class histogram of fewer samples means nothing, a walk has two ends."""
     value = _number(int, text, "an integer of at least 2")
-    if value < 2:  # a covariance or a class histogram of fewer samples means nothing
+    if value < 2:
         raise argparse.ArgumentTypeError(f"expected an integer of at least 2, got {text}")
     return value
 
@@ -122,6 +124,12 @@ def _betas(text: str) -> tuple[float, float]:
     return betas
 
 
+def _conditioning(text: str) -> str:
+    if text not in CONDITIONINGS:
+        raise argparse.ArgumentTypeError(f"expected one of {', '.join(CONDITIONINGS)}, got {text!r}")
+    return text
+
+
 def _activation(text: str) -> str:
     if text not in ACTIVATIONS:
         raise argparse.ArgumentTypeError(f"expected one of {', '.join(ACTIVATIONS)}, got {text!r}")
@@ -152,6 +160,8 @@ MODEL_OPTIONS = {
     "wgan_clip": (_non_negative, "loss wgan clips D's parameters to ± this (0 = off)"),
     "d_spectral_norm": (_yes_no, "spectral normalisation of D's Dense layers: yes or no"),
     "betas": (_betas, "Adam's β₁,β₂ for both networks, e.g. 0.5,0.999"),
+    "conditioning": (_conditioning, "with --conditional, how D sees the class: concat (one-hot beside the image) "
+                     "or projection (⟨embedding, features⟩ added to D's logit) [default: projection]"),
     "batch_size": (_positive_int, "batch size [default: the preset's, 64]"),
     "enc_hidden": (_int_list, "VAE encoder hidden sizes, e.g. 512,256"),
     "dec_hidden": (_int_list, "VAE decoder hidden sizes, e.g. 256,512"),
@@ -202,7 +212,16 @@ def build_parser() -> argparse.ArgumentParser:
         "sample", help="generate samples from a checkpoint", formatter_class=fmt,
         parents=[shared["checkpoint"], shared["data"], shared["backend"], shared["seed"]],
     )
-    sample.add_argument("-n", type=_positive_int, default=64, help="number of samples (or of images to reconstruct)")
+    sample.add_argument("-n", type=_positive_int, default=None, help=(
+        "number of samples, of images to reconstruct, or of rows with --interpolate [default: 64; 8 rows]"
+    ))
+    sample.add_argument("--class", dest="classes", default=None, metavar="C", help=(
+        "a conditional model's class(es) to draw: a name or number, or several separated by commas "
+        "(sneaker, 7, 3,5), case-insensitive [default: every class, spread evenly]"
+    ))
+    sample.add_argument("--interpolate", type=_at_least_two, default=None, metavar="K", help=(
+        "draw -n rows of K images, each walking along the great circle between two random latents"
+    ))
     sample.add_argument("--out", required=True, help=".png (a grid or point plot) or .npy (floats, images in [0, 1])")
     sample.add_argument("--reconstruct", default=None, metavar="SOURCE", help=(
         "VAE: reconstruct the first -n images of SOURCE, a .npy/.npz file or a dataset name (its test split), "
@@ -215,7 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
         "eval", help="measure a trained model's samples; prints JSON", formatter_class=fmt,
         parents=[shared["checkpoint"], shared["data"], shared["backend"], shared["seed"]],
     )
-    evaluate.add_argument("--n", type=_eval_count, default=None, help=(
+    evaluate.add_argument("--n", type=_at_least_two, default=None, help=(
         "number of generated samples, at least 2 [default: 10000 for images, 2500 for 2-D points]"
     ))
     return parser
@@ -233,7 +252,9 @@ def _train_options(train: argparse.ArgumentParser) -> None:
     length = train.add_mutually_exclusive_group()
     length.add_argument("--epochs", type=_positive_float, default=None, help="passes over the data [default: 5]")
     length.add_argument("--steps", type=_positive_int, default=None, help="training steps (overrides --epochs)")
-    train.add_argument("--out", default=None, help="run folder [default: runs/<dataset>-<model>, numbered if taken]")
+    train.add_argument("--out", default=None, help=(
+        "run folder [default: runs/<dataset>-<model>, or runs/<dataset>-<model>-conditional, numbered if taken]"
+    ))
     train.add_argument("--resume", default=None, metavar="RUN_DIR", help=(
         "continue the run saved in RUN_DIR with its data, model and settings; "
         "--steps/--epochs, --lr-g, --lr-d, --real-label and the cadences may be given anew"
@@ -250,6 +271,10 @@ def _train_options(train: argparse.ArgumentParser) -> None:
             help=f"{text} [default: {RUN_DEFAULTS[name]}{every}]",
         )
     train.add_argument("--no-eval", action="store_true", help="skip the quality metrics at the end (eval.json)")
+    train.add_argument("--conditional", action="store_const", const=True, default=None, help=(
+        "a class-conditional GAN: G and D are given each image's class, from the dataset's labels "
+        "(digits, mnist, fashion-mnist, or an .npz holding x, y and optionally names)"
+    ))
     model = train.add_argument_group("model options (override the preset)")
     for name, (kind, text) in MODEL_OPTIONS.items():
         flags = ["--" + name.replace("_", "-"), *OLD_SPELLINGS.get(name, ())]
@@ -270,8 +295,9 @@ def model_memory(config: GANConfig) -> tuple[int, int]:
     gradients, BatchNorm and activation temporaries).
     """
     c = config
-    g = mlp([c.latent_dim, *c.g_hidden, c.data_dim], c.g_activation, c.g_output, c.g_batchnorm, pieces=c.maxout_pieces)
-    d = mlp([c.data_dim * c.pack, *c.d_hidden, 1], c.d_activation, None, c.d_batchnorm, pieces=c.maxout_pieces)
+    g_in, d_in = input_sizes(c)
+    g = mlp([g_in, *c.g_hidden, c.data_dim], c.g_activation, c.g_output, c.g_batchnorm, pieces=c.maxout_pieces)
+    d = mlp([d_in, *c.d_hidden, 1], c.d_activation, None, c.d_batchnorm, pieces=c.maxout_pieces)
     params = count_params(g) + count_params(d)
     widths = sum(layer.n_out for layer in g + d if isinstance(layer, Dense))
     itemsize = np.dtype(c.dtype).itemsize

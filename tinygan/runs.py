@@ -24,9 +24,12 @@ from .files import atomic_write_bytes, open_for_append, read_regular
 from .gan import seeded_latents
 from .guard import check_parameters
 from .images import image_grid, scatter_png, write_png
+from .pictures import class_grid, conditional, write_rows
 from .reconstructions import write_reconstructions
 from .rundir import RUN_FILES  # noqa: F401  (re-exported: its old home)
 from .trainer import Progress
+
+CLASS_GRID_COLUMNS = 10
 
 
 @dataclass
@@ -49,6 +52,7 @@ class RunSettings:
     eval_every: int = 500
     no_eval: bool = False
     overrides: dict[str, Any] = field(default_factory=dict)
+    conditional: bool = False
 
     CADENCES = ("log_every", "sample_every", "checkpoint_every", "eval_every")
 
@@ -74,8 +78,9 @@ class RunSettings:
             value = getattr(settings, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < (0 if name == "seed" else 1):
                 raise ValueError(f"{name} {value!r} is not a valid count")
-        if not isinstance(settings.no_eval, bool) or not isinstance(settings.overrides, dict):
-            raise ValueError("no_eval or overrides have the wrong type")
+        flags = (settings.no_eval, settings.conditional)
+        if not all(isinstance(v, bool) for v in flags) or not isinstance(settings.overrides, dict):
+            raise ValueError("no_eval, conditional or overrides have the wrong type")
         return settings
 
 
@@ -84,15 +89,19 @@ def write_run_config(run_dir: Path, settings: RunSettings, model: Any, dataset: 
     config = {
         "run": asdict(settings),
         "model": model.config.to_json(),
-        "dataset": {"name": dataset.name, "kind": dataset.kind, **data_record(dataset)},
+        "dataset": {"name": dataset.name, "kind": dataset.kind, **data_record(dataset, model)},
         "backend": model.backend.name,
     }
     atomic_write_bytes(run_dir / "config.json", json.dumps(config, indent=2).encode())
 
 
-def data_record(dataset: Dataset) -> dict[str, Any]:
-    """What a run records of its training data: the number of samples and their SHA-256."""
-    return {"n": len(dataset), "sha256": dataset.fingerprint()}
+def data_record(dataset: Dataset, model: Any = None) -> dict[str, Any]:
+    """What a run records of its training data: the number of samples and their SHA-256, and the labels'
+    SHA-256 for a conditional model, which trains on them too."""
+    record = {"n": len(dataset), "sha256": dataset.fingerprint()}
+    if model is not None and getattr(model.config, "n_classes", 0):
+        record["labels_sha256"] = dataset.labels_fingerprint()
+    return record
 
 
 def check_same_data(run_dir: Path, recorded: Any, dataset: Dataset) -> None:
@@ -103,6 +112,11 @@ def check_same_data(run_dir: Path, recorded: Any, dataset: Dataset) -> None:
     if not isinstance(recorded, dict) or not isinstance(recorded.get("sha256"), str):
         return
     now = data_record(dataset)
+    labels = recorded.get("labels_sha256")
+    if isinstance(labels, str) and labels != dataset.labels_fingerprint():
+        raise UsageError(f"--resume {run_dir}: the class labels of the training data ({dataset.name}) changed since "
+                         "the run was saved; resuming is refused: put the original data back, or start a new run "
+                         "with --out")
     if now["sha256"] != recorded["sha256"]:
         raise UsageError(
             f"--resume {run_dir}: the training data ({dataset.name}) changed since the run was saved "
@@ -167,7 +181,15 @@ def trim_metrics(path: Path, step: int) -> None:
 
 
 def write_samples(path: Path, model: Any, z: np.ndarray, real: Dataset | None = None) -> None:
-    """A grid of generated images, or for 2-D points a plot of generated over real points."""
+    """A grid of generated images, or for 2-D points a plot of generated over real points.
+
+    A conditional model's images form its class grid: a row per class, the first
+    :data:`CLASS_GRID_COLUMNS` latents of ``z`` down the columns.
+    """
+    if conditional(model) and model.config.data_kind == "image":
+        columns = min(len(z), CLASS_GRID_COLUMNS)
+        write_rows(path, model.config, class_grid(model, z[:columns]), columns)
+        return
     draw_samples(path, model.config, model.sample(z.shape[0], z=z), real)
 
 
@@ -211,7 +233,7 @@ class RunRecorder:
         self.settings, self.dataset, self.fd, self.originals = settings, dataset, fd, originals
         self.checkpoint = run_dir / "checkpoint.npz"
         self.last_saved = model.step if self.checkpoint.exists() else None
-        self.data = data_record(dataset)
+        self.data = data_record(dataset, model)
         self.guard = lambda: check_parameters(model)  # until a step brings the trainer's guard
         n_fixed = 2500 if dataset.kind == "points" else 100
         self.z_fixed = seeded_latents(n_fixed, model.config.latent_dim, settings.seed + 1)

@@ -28,7 +28,16 @@ from .console import ProgressDisplay, StopSignal
 from .data import Dataset, generated_bytes, load_dataset
 from .errors import CheckpointError, DivergenceError, UsageError
 from .evaluate import FDTracker, evaluate_gan
-from .families import build_vae, check_options, family, from_saved_config, originals_for, remedies
+from .families import (
+    build_vae,
+    check_options,
+    class_options,
+    family,
+    from_saved_config,
+    originals_for,
+    remedies,
+    training_labels,
+)
 from .files import atomic_write_bytes
 from .memory import check_fits
 from .options import MODEL_OPTIONS, check_model_memory, stretch_batchnorm
@@ -48,7 +57,7 @@ EXIT_INTERRUPTED = 130
 # Model options a resumed run may change: they shape no array.
 RESUMABLE_OPTIONS = ("lr_g", "lr_d", "real_label", "lr")
 # Run options whose saved value a resumed run keeps: giving them again is a mistake worth naming.
-SAVED_RUN_OPTIONS = ("dataset", "n_train", "model", "seed")
+SAVED_RUN_OPTIONS = ("dataset", "n_train", "model", "seed", "conditional")
 
 
 @dataclass
@@ -84,7 +93,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 def _run_dir(args: argparse.Namespace) -> Path:
     if args.resume:
         return Path(args.resume)
-    return Path(args.out) if args.out else default_run_dir(args.dataset or "digits", args.model or "default")
+    model = (args.model or "default") + ("-conditional" if args.conditional else "")
+    return Path(args.out) if args.out else default_run_dir(args.dataset or "digits", model)
 
 
 def _set_up(args: argparse.Namespace, folder: RunFolder, stop: StopSignal) -> Run | None:
@@ -134,10 +144,10 @@ def _start(args: argparse.Namespace) -> Run:
     settings = RunSettings(
         dataset=args.dataset or "digits", data_dir=args.data_dir, n_train=args.n_train,
         model=args.model or "default", seed=args.seed or 0, no_eval=args.no_eval,
-        overrides=_given_overrides(args),
+        overrides=_given_overrides(args), conditional=bool(args.conditional),
         **{k: getattr(args, k) for k in RunSettings.CADENCES if getattr(args, k) is not None},
     )
-    check_options(settings.model, settings.overrides)  # before loading data: a typo costs no time
+    check_options(settings.model, settings.overrides, settings.conditional)  # before loading data
     dataset = _load_data(settings)
     if family(settings.model) is not GAN:
         gan, settings.model = build_vae(settings.model, dataset, settings.overrides, args.backend, settings.seed)
@@ -146,6 +156,7 @@ def _start(args: argparse.Namespace) -> Run:
     try:
         overrides = stretch_batchnorm(settings.overrides, preset_config(settings.model, dataset.sample_shape,
                                                                           dataset.kind))
+        overrides.update(class_options(settings.conditional, dataset))
         config = preset_config(settings.model, dataset.sample_shape, dataset.kind, **overrides)
     except (TypeError, ValueError) as e:
         if isinstance(e, UsageError):
@@ -243,7 +254,8 @@ def _train(run: Run, run_dir: Path, stop: StopSignal) -> int:
     try:
         # Overflow on the way to NaN is expected once training diverges; the guard reports it.
         with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-            gan.fit(dataset.x, steps=total, log_every=settings.log_every, callback=on_step)
+            gan.fit(dataset.x, steps=total, log_every=settings.log_every, callback=on_step,
+                    y=training_labels(gan, dataset))
             recorder.finish()
     except DivergenceError as e:
         raise UsageError(_divergence_advice(e, gan, run_dir)) from None

@@ -24,7 +24,7 @@ import numpy as np
 
 from .backend import Array, Backend, BackendError, Random, get_backend, to_numpy
 from .checkpoint import load_checkpoint, save_checkpoint
-from .data.validate import check_samples
+from .data.validate import check_labels, check_samples
 from .errors import CheckpointError, DataError, DivergenceError
 from .guard import check_parameters, check_record
 
@@ -152,16 +152,18 @@ def fit(
     batch_size: int | None = None,
     log_every: int = 100,
     callback: Callable[[Progress], bool | None] | None = None,
+    labels: np.ndarray | None = None,
 ) -> list[dict[str, float]]:
     """Train ``model`` on ``x`` until it has taken ``steps`` steps (or ``epochs`` passes over ``x``).
 
     ``x``: ``(N, *data_shape)`` or ``(N, data_dim)``; uint8 images, float images in [0, 1], or float
-    points. Counts are totals for the run, not increments: a model loaded from a checkpoint continues
-    where it stopped and ends where an uninterrupted run would. ``position`` (moved in place) says
-    where in the data to continue. ``callback(progress)`` runs after every step; returning ``True``
-    stops training. A diverged state (:mod:`tinygan.guard`: a loss or parameter that is not finite
-    or beyond its limit) raises :class:`DivergenceError` at the next log interval. Returns one
-    record per log interval: ``step``, ``epoch``, the model's metrics (interval means) and
+    points. ``labels``: integer classes ``(N,)`` in ``0..n_classes−1``, which a conditional model needs
+    and an unconditional one refuses. Counts are totals for the run, not increments: a model loaded from
+    a checkpoint continues where it stopped and ends where an uninterrupted run would. ``position``
+    (moved in place) says where in the data to continue. ``callback(progress)`` runs after every step;
+    returning ``True`` stops training. A diverged state (:mod:`tinygan.guard`: a loss or parameter that
+    is not finite or beyond its limit) raises :class:`DivergenceError` at the next log interval. Returns
+    one record per log interval: ``step``, ``epoch``, the model's metrics (interval means) and
     ``steps_per_s``.
     """
     config = model.config
@@ -171,27 +173,46 @@ def fit(
         raise ValueError(f"batch size must be a positive multiple of pack={pack}, got {batch_size}")
     if log_every < 1:
         raise ValueError(f"log_every must be >= 1, got {log_every}")
-    x = check_training_data(x, config.data_shape, config.data_kind)
+    x, labels = check_training_data(x, config.data_shape, config.data_kind), _training_labels(model, labels, len(x))
     n_critic = getattr(config, "n_critic", 1)
     rows = batch_size * n_critic  # a batch for each D update of a step
     if x.shape[0] < rows:
         need = f"one batch of {batch_size}" if n_critic == 1 else f"one step's {n_critic} batches of {batch_size}"
         raise DataError(f"training data: {x.shape[0]} samples is fewer than {need}")
     position = DataPosition() if position is None else position
-    batches = Batches(x, position, model.rng, rows, model.dtype)
+    batches = Batches(x, position, model.rng, rows, model.dtype, labels)
     if steps is None:
         steps = math.ceil((1 if epochs is None else epochs) * batches.steps_per_epoch)
     model.set_horizon(steps)
     log = _MetricLog(model, log_every, steps)
     history: list[dict[str, float]] = []
     while model.step < steps:
-        real, _ = batches.next()
-        record = log.add(model.train_step(model.to_model_space(real)), position.epoch)
+        record = log.add(_train_step(model, *batches.next()), position.epoch)
         if record is not None:
             history.append(record)
         if callback is not None and callback(Progress(model.step, steps, position.epoch, record, log.guard)):
             break
     return history
+
+
+def _train_step(model: Any, real: Array, labels: Array | None) -> dict[str, Array]:
+    """One step on a batch of data (in [0, 1] for images), with its classes for a conditional model."""
+    real = model.to_model_space(real)
+    return model.train_step(real) if labels is None else model.train_step(real, labels=labels)
+
+
+def _training_labels(model: Any, labels: Any, n: int) -> np.ndarray | None:
+    """The checked labels of ``n`` samples for ``model``: required by a conditional model, refused by others."""
+    k = getattr(model.config, "n_classes", 0)
+    if labels is None:
+        if k:
+            raise DataError(f"training labels: a conditional model ({k} classes) trains on labelled data: "
+                            "fit(x, y=labels)")
+        return None
+    if not k:
+        raise DataError("training labels: given to an unconditional model (n_classes = 0); build one with "
+                        "n_classes=K to train on classes")
+    return check_labels(labels, n, k, "training labels")
 
 
 class _MetricLog:

@@ -27,6 +27,7 @@ from .mixtures import mixture_modes, sample_mixture
 from .sources import IDX_SOURCES, SYSTEM_DATA_ROOTS, cache_dir, download_file, find_idx_files
 
 __all__ = [
+    "CLASS_NAMES",
     "DATASETS",
     "IDX_SOURCES",
     "SPLITS",
@@ -47,6 +48,11 @@ __all__ = [
 
 DATASETS = ("digits", "mnist", "fashion-mnist", "ring", "grid")
 N_CLASSES = 10  # of the IDX datasets (MNIST, Fashion-MNIST)
+DIGIT_NAMES = tuple(str(d) for d in range(10))
+# Fashion-MNIST's classes, in the order of its labels (Xiao et al., 2017).
+FASHION_NAMES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                 "Ankle boot")
+CLASS_NAMES = {"digits": DIGIT_NAMES, "mnist": DIGIT_NAMES, "fashion-mnist": FASHION_NAMES}
 SPLITS = ("train", "test")
 
 
@@ -58,6 +64,7 @@ class Dataset:
     the range of what the values mean: (0, 255) for uint8 images, (0, 1) for float images,
     the data range for point clouds. For the mixtures, ``modes`` holds the mode centres
     (float32, (K, 2)) and ``mode_std`` their standard deviation; both are None otherwise.
+    ``labels`` (int64, (N,)) are classes ``0..K−1`` named by ``class_names`` (K), or both None.
     """
 
     name: str
@@ -67,6 +74,12 @@ class Dataset:
     value_range: tuple[float, float]
     modes: np.ndarray | None = None
     mode_std: float | None = None
+    class_names: tuple[str, ...] | None = None
+
+    @property
+    def n_classes(self) -> int:
+        """Number of classes its labels name (0 for unlabelled data)."""
+        return 0 if self.class_names is None else len(self.class_names)
 
     @property
     def sample_shape(self) -> tuple[int, ...]:
@@ -86,6 +99,12 @@ class Dataset:
         digest = hashlib.sha256(f"{self.x.shape} {self.x.dtype.str}".encode())
         digest.update(memoryview(np.ascontiguousarray(self.x)).cast("B"))
         return digest.hexdigest()
+
+    def labels_fingerprint(self) -> str | None:
+        """SHA-256 (hex) of the labels as int64 (``None`` without labels): what a conditional run also trains on."""
+        if self.labels is None:
+            return None
+        return hashlib.sha256(np.ascontiguousarray(self.labels, dtype=np.int64).tobytes()).hexdigest()
 
 
 _DEFAULT_N = {"train": 60_000, "test": 10_000}
@@ -122,7 +141,8 @@ def _mixture_dataset(name: str, n: int, rng: np.random.Generator) -> Dataset:
     modes, std = mixture_modes(name)
     x, labels = sample_mixture(name, n, rng)
     value_range = (float(x.min()), float(x.max()))
-    return Dataset(name, x, labels, "points", value_range, modes, std)  # float64: metrics measure in it
+    names = tuple(str(i) for i in range(len(modes)))  # a mode's class is its number
+    return Dataset(name, x, labels, "points", value_range, modes, std, names)  # float64: metrics measure in it
 
 
 def _idx_dataset(name: str, data_dir: str | os.PathLike | None, split: str, download: bool) -> Dataset:
@@ -138,7 +158,7 @@ def _idx_dataset(name: str, data_dir: str | os.PathLike | None, split: str, down
             f"{labels_path}: expected {len(images)} labels to match {images_path.name}, got shape {labels.shape}"
         )
     _check_labels(labels, labels_path)
-    return Dataset(name, images, labels.astype(np.int64), "image", (0.0, 255.0))
+    return Dataset(name, images, labels.astype(np.int64), "image", (0.0, 255.0), class_names=CLASS_NAMES[name])
 
 
 def _check_labels(labels: np.ndarray, path: Path) -> None:
@@ -163,7 +183,7 @@ def load_dataset(
     download: bool = True,
 ) -> Dataset:
     """Load a dataset by name ("digits", "mnist", "fashion-mnist", "ring", "grid") or
-    from a .npy/.npz path.
+    from a .npy/.npz path (an .npz holding ``x``, ``y`` and optionally ``names`` is labelled).
 
     ``n`` limits the number of samples (generated sets produce exactly n; file-backed sets
     keep the first n). ``seed`` drives the generated sets. ``download`` allows fetching
@@ -180,7 +200,7 @@ def load_dataset(
     if key == "digits":
         count = n or _DEFAULT_N[split]
         images, labels = make_digits(count, seed=_stream_seed(key, split, seed))
-        return Dataset("digits", images, labels, "image", (0.0, 255.0))
+        return Dataset("digits", images, labels, "image", (0.0, 255.0), class_names=DIGIT_NAMES)
     if key in ("ring", "grid"):
         count = n or _DEFAULT_N_MIXTURE[split]
         return _mixture_dataset(key, count, np.random.default_rng(_stream_seed(key, split, seed)))
@@ -190,8 +210,8 @@ def load_dataset(
     if path.suffix.lower() in (".npy", ".npz") or path.exists():
         if path.suffix.lower() not in (".npy", ".npz"):
             raise DataError(f"{path}: unsupported file type; expected a .npy or .npz file")
-        x, kind, value_range = load_samples(path)
-        return _take(Dataset(path.stem, x, None, kind, value_range), n)
+        x, kind, value_range, labels, names = load_samples(path)
+        return _take(Dataset(path.stem, x, labels, kind, value_range, class_names=names and tuple(names)), n)
     raise DataError(
         f"unknown dataset {name!r}: expected one of {', '.join(DATASETS)} "
         "or a path to a .npy/.npz file"

@@ -1,8 +1,12 @@
-"""A user's own samples from a .npy file, or an .npz file that holds exactly one array.
+"""A user's own samples: a .npy file, an .npz file holding one array, or a labelled .npz.
 
-The file is read without unpickling anything. Its array must be (N, D) or (N, H, W) of
+The file is read without unpickling anything. Its samples must be (N, D) or (N, H, W) of
 uint8 (0..255) or floats in [0, 1]; a 2-D array whose rows hold a square number of at
 least 16 values is taken for flattened square images, any other 2-D array for points.
+
+A labelled .npz holds the samples as ``x``, their integer classes as ``y`` (N,) and optionally
+the classes' names as ``names`` (K,), a string array (``np.savez(f, x=x, y=y, names=["cat",
+"dog"])``). Without names there are ``max(y) + 1`` classes, named by their numbers.
 """
 
 from __future__ import annotations
@@ -12,9 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..arrayfile import Wording, read_array
+from ..arrayfile import ZIP_MAGIC, Wording, open_archive, read_array
+from ..classes import names_problem
 from ..errors import DataError
-from .validate import check_samples
+from .validate import check_labels, check_samples
 
 _USER_WORDING = Wording(
     missing="{path}: file not found (expected a .npy or .npz array file)",
@@ -25,8 +30,9 @@ _USER_WORDING = Wording(
     malformed="{path}: cannot load as .npy/.npz ({detail})",
     corrupt="{path}: cannot load as .npy/.npz ({detail})",
     not_array="{path}: cannot load array {detail} (not a .npy member)",
-    count="{path}: .npz must hold exactly one array, found {detail}",
+    count="{path}: .npz must hold exactly one array, or x and y (class labels) and optionally names; found {detail}",
 )
+LABELLED = ("x", "y", "names")
 
 
 def _square_side(d: int) -> int | None:
@@ -35,12 +41,24 @@ def _square_side(d: int) -> int | None:
     return side if d >= 16 and side * side == d else None
 
 
-def load_samples(path: Path) -> tuple[np.ndarray, str, tuple[float, float]]:
-    """The samples of a user's file, with their kind ("image" or "points") and value range."""
-    x = read_array(path, DataError, _USER_WORDING)
+def load_samples(path: Path) -> tuple[np.ndarray, str, tuple[float, float], np.ndarray | None, list[str] | None]:
+    """The samples of a user's file, with their kind ("image" or "points"), value range, labels and class names.
+
+    Labels and names are ``None`` for a file without ``y``; names default to the class numbers.
+    """
+    labelled = _read_labelled(path)
+    x = read_array(path, DataError, _USER_WORDING) if labelled is None else labelled["x"]
+    x, kind, value_range = _as_samples(x, str(path) if labelled is None else f"{path}: x")
+    if labelled is None:
+        return x, kind, value_range, None, None
+    labels, names = _classes(path, labelled, len(x))
+    return x, kind, value_range, labels, names
+
+
+def _as_samples(x: np.ndarray, name: str) -> tuple[np.ndarray, str, tuple[float, float]]:
     if x.dtype.kind == "f":  # converted first, so the checks see the float32 values that are kept
         x = x.astype(np.float32)
-    x = check_samples(x, str(path))
+    x = check_samples(x, name)
     value_range = (0.0, 255.0) if x.dtype == np.uint8 else (0.0, 1.0)
     kind = "image"
     if x.ndim == 2:
@@ -50,3 +68,37 @@ def load_samples(path: Path) -> tuple[np.ndarray, str, tuple[float, float]]:
         else:
             x = x.reshape(len(x), side, side)
     return np.ascontiguousarray(x), kind, value_range
+
+
+def _read_labelled(path: Path) -> dict[str, np.ndarray] | None:
+    """The arrays of an .npz archive that holds ``y``; ``None`` for any other file (read as unlabelled samples)."""
+    try:
+        with open(path, "rb") as f:
+            if f.read(len(ZIP_MAGIC)) != ZIP_MAGIC:
+                return None
+    except OSError:
+        return None  # read_array names the problem
+    with open_archive(path, DataError, _USER_WORDING) as archive:
+        held = list(archive.members)
+        if "y" not in held:
+            return None
+        if "x" not in held or set(held) - set(LABELLED):
+            raise DataError(f"{path}: a labelled .npz holds x (samples), y (class labels) and optionally names; "
+                            f"found {', '.join(held)}")
+        return archive.read_all()
+
+
+def _classes(path: Path, arrays: dict[str, np.ndarray], n: int) -> tuple[np.ndarray, list[str]]:
+    """The checked labels of ``n`` samples and their classes' names."""
+    names = arrays.get("names")
+    if names is not None:
+        if names.ndim != 1 or names.dtype.kind not in "US":
+            raise DataError(f"{path}: names: expected a 1-D array of strings, got {names.dtype} {names.shape}")
+        names = [str(v.decode() if isinstance(v, bytes) else v) for v in names.tolist()]
+        problem = names_problem(names)
+        if problem:
+            raise DataError(f"{path}: names: {problem}")
+    labels = check_labels(arrays["y"], n, None if names is None else len(names), f"{path}: y")
+    if names is None:
+        names = [str(i) for i in range(int(labels.max()) + 1)]
+    return labels, names

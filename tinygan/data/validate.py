@@ -1,4 +1,4 @@
-"""The one check of sample arrays, for arrays passed to ``fit`` and for a user's data files.
+"""The one check of sample arrays, and of class labels, for arrays passed to ``fit`` and for a user's data files.
 
 Samples are a NumPy array of N > 0 samples with no empty dimension, of uint8 (0..255) or
 floats, all finite; float intensities lie in [0, 1], while points may take any value. Each
@@ -59,3 +59,24 @@ def _check_values(x: np.ndarray, name: str, kind: str | None) -> None:
         lo, hi = float(x.min()), float(x.max())
         if lo < 0.0 or hi > 1.0:
             raise DataError(f"{name}: float values must lie in [0, 1], found range [{lo:g}, {hi:g}]")
+
+
+def check_labels(y: Any, n: int, n_classes: int | None, name: str) -> np.ndarray:
+    """Validate class labels ``y`` of ``n`` samples and return them as int64 ``(n,)``.
+
+    Labels are integers (not floats, not booleans) in ``0..n_classes−1``, or any count ``≥ 0`` when
+    ``n_classes`` is ``None``. Each failure is a one-line :class:`DataError` naming ``name``.
+    """
+    if not isinstance(y, np.ndarray):
+        raise DataError(f"{name}: expected a NumPy array of integer classes, got {type(y).__name__}")
+    if y.shape != (n,):
+        raise DataError(f"{name}: expected one label per sample, shape ({n},), got {y.shape}")
+    if y.dtype.kind not in "iu":
+        raise DataError(f"{name}: expected integer class labels, got {y.dtype} values")
+    bad = y < 0 if n_classes is None else (y < 0) | (y >= n_classes)
+    where = "negative" if n_classes is None else f"outside 0..{n_classes - 1}"
+    outside = np.flatnonzero(bad)
+    if outside.size:
+        i = int(outside[0])
+        raise DataError(f"{name}: label {int(y[i])} at index {i} is {where} ({outside.size} labels out of range)")
+    return y.astype(np.int64, copy=False)

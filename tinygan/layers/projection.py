@@ -10,6 +10,11 @@ becomes ⟨Σᵢ E[yᵢ], h⟩ = ⟨C E, h⟩ with C the group's class counts (o
 per class). Writing the table lookup as the product C·E makes its backward a matrix product too,
 ``dE = Cᵀ (da ⊙ h)`` -- the scatter-add of each row's gradient into its class's row of E, with no
 scatter operation the array API lacks.
+
+The logit is linear in h, ``a = h·(w + (C E)ₙ) + b``, so its input gradient ``dh = da (w + (C E)ₙ)``
+depends on w and E linearly: a gradient penalty's second-order backward
+(:mod:`tinygan.double_backward`) adds ``∂⟨δ̄, dh⟩/∂(w, E)``, which is this layer's own weight
+gradients with ``δ̄`` in place of h (:meth:`ProjectionHead.add_weight_gradients`); b gets none.
 """
 
 from __future__ import annotations
@@ -62,11 +67,16 @@ class ProjectionHead(Layer):
     def backward(self, da: Array, need_dx: bool = True, need_dparams: bool = True) -> Array | None:
         ops = self.ops
         if need_dparams:
-            self.add_gradient("W", lambda out: ops.matmul(self.h.T, da, out=out))
+            self.add_weight_gradients(self.h, da)
             self.add_gradient("b", lambda out: ops.sum(da, axis=0, out=out))
-            self.add_gradient("E", lambda out: ops.matmul(self.counts.T, da * self.h, out=out))
         if not need_dx:
             return None
         dh = ops.matmul(da, self.params["W"].T)
         dh += da * self.class_vectors
         return dh
+
+    def add_weight_gradients(self, h: Array, da: Array) -> None:
+        """``dw += hᵀ da``, ``dE += Cᵀ (da ⊙ h)`` for the classes of the latest :meth:`set_labels`."""
+        ops = self.ops
+        self.add_gradient("W", lambda out: ops.matmul(h.T, da, out=out))
+        self.add_gradient("E", lambda out: ops.matmul(self.counts.T, da * h, out=out))
