@@ -397,3 +397,38 @@ def test_vae_peer_script_compares_like_with_like(tmp_path, capsys):
     (result,) = json.loads(out.read_text())["results"]
     assert result["steps"] == 10 and abs(result["relative_difference"]) < 1e-4
     assert "| 0 | 10 |" in capsys.readouterr().out
+
+
+def test_profile_parts_are_exclusive_and_removed_afterwards():
+    import time
+
+    import profile_step
+
+    class Toy:
+        def outer(self):
+            time.sleep(0.02)
+            self.inner()
+
+        def inner(self):
+            time.sleep(0.01)
+
+    original = Toy.__dict__["outer"]
+    prof = profile_step.Profile()
+    prof.wrap(Toy, "outer", "outer")
+    prof.wrap(Toy, "inner", "inner")
+    Toy().outer()
+    prof.uninstall()
+    assert Toy.__dict__["outer"] is original
+    assert 0.01 <= prof.totals["inner"] < 0.018  # the inner call's time is counted once, in "inner"
+    assert 0.02 <= prof.totals["outer"] < 0.028
+
+
+def test_profile_of_a_step_names_its_parts_and_restores_the_engine():
+    import profile_step
+
+    forward = Dense.__dict__["forward"]
+    plain, parts = profile_step.profile_batch("default", 8, steps=2, warmup=1)
+    assert Dense.__dict__["forward"] is forward and plain > 0
+    expected = ("Dense forward", "Dense backward", "Adam (both networks)", "averaged G weights", "Python and the rest")
+    assert set(expected) <= set(parts)
+    assert all(t > 0 for name, t in parts.items() if name != "Python and the rest")
