@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from typing import Any, ClassVar
 
 from .classes import names_problem
 from .objectives import LOSSES
@@ -22,8 +22,37 @@ DTYPES = ("float32", "float64")
 CONDITIONINGS = ("concat", "projection")  # how D sees the class: Mirza & Osindero, Miyato & Koyama
 
 
+class ModelConfig:
+    """What every model's config shares: its JSON form and the flattened data size.
+
+    A subclass is a dataclass; ``FAMILY`` names it in messages and ``RENAMED`` maps fields'
+    earlier names (as older checkpoints and config.json files hold them) to the current ones.
+    """
+
+    FAMILY: ClassVar[str] = "model"
+    RENAMED: ClassVar[dict[str, str]] = {}
+
+    @property
+    def data_dim(self) -> int:
+        return math.prod(self.data_shape)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Any) -> Any:
+        """The config described by ``data`` (a mapping from :meth:`to_json`); unknown keys are refused."""
+        if not isinstance(data, dict):
+            raise ValueError(f"{cls.FAMILY} config must be a mapping of settings, got {type(data).__name__}")
+        data = {cls.RENAMED.get(k, k): v for k, v in data.items()}
+        unknown = sorted(set(data) - {f.name for f in fields(cls)})
+        if unknown:
+            raise ValueError(f"unknown {cls.FAMILY} config keys: {', '.join(map(repr, unknown))}")
+        return cls(**data)
+
+
 @dataclass
-class GANConfig:
+class GANConfig(ModelConfig):
     """Everything needed to rebuild a GAN: architecture, optimisation and the data's shape.
 
     The defaults are the ``default`` preset. ``data_shape`` is one sample's shape, e.g.
@@ -45,6 +74,10 @@ class GANConfig:
     penalises ``gp_weight·(‖∇ₓD‖ − 1)²``; ``r1_gamma`` > 0 adds ``r1_gamma/2·‖∇ₓD(x)‖²`` on data,
     with any loss. ``d_spectral_norm`` divides D's weights by their largest singular value.
     """
+
+    FAMILY: ClassVar[str] = "GAN"
+    # Fields' earlier names, as checkpoints and config.json files written before the rename hold them.
+    RENAMED: ClassVar[dict[str, str]] = {"g_ema": "g_ema_decay"}
 
     data_shape: tuple[int, ...] = (28, 28)
     data_kind: str = "image"
@@ -99,23 +132,6 @@ class GANConfig:
         _check_critic(self)
         _check_classes(self)
 
-    @property
-    def data_dim(self) -> int:
-        return math.prod(self.data_shape)
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, data: Any) -> GANConfig:
-        """The config described by ``data`` (a mapping from :meth:`to_json`); unknown keys are refused."""
-        if not isinstance(data, dict):
-            raise ValueError(f"GAN config must be a mapping of settings, got {type(data).__name__}")
-        data = {_RENAMED.get(k, k): v for k, v in data.items()}
-        unknown = sorted(set(data) - {f.name for f in fields(cls)})
-        if unknown:
-            raise ValueError(f"unknown GAN config keys: {', '.join(map(repr, unknown))}")
-        return cls(**data)
 
 
 def _check_critic(c: GANConfig) -> None:
@@ -143,10 +159,6 @@ def _check_classes(c: GANConfig) -> None:
     if c.n_classes and c.conditioning == "projection" and not c.d_hidden:
         raise ValueError("GAN config d_hidden = []: the projection discriminator projects the features of D's last "
                          "hidden layer; give D a hidden layer or use conditioning concat")
-
-
-# Fields' earlier names, as checkpoints and config.json files written before the rename hold them.
-_RENAMED = {"g_ema": "g_ema_decay"}
 
 
 # -- validation: each field's meaning, checked where the value enters ------------------------

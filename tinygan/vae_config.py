@@ -6,14 +6,14 @@ wrong type or out of range raises a one-line ``ValueError`` naming the field.
 
 from __future__ import annotations
 
-import math
-from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 from .config import (
     ACTIVATIONS,
     DATA_KINDS,
     DTYPES,
+    ModelConfig,
     _betas,
     _count,
     _one_of,
@@ -25,7 +25,7 @@ from .config import (
 
 
 @dataclass
-class VAEConfig:
+class VAEConfig(ModelConfig):
     """Everything needed to rebuild a VAE: architecture, optimisation and the data's shape.
 
     The encoder maps ``data_dim → enc_hidden → 2·latent_dim`` (μ and log σ²), the decoder
@@ -34,6 +34,8 @@ class VAEConfig:
     (Adam with ``betas``); ``lr_decay`` < 1 decays it exponentially over a run. The defaults are
     the ``vae`` preset.
     """
+
+    FAMILY: ClassVar[str] = "VAE"
 
     data_shape: tuple[int, ...] = (28, 28)
     data_kind: str = "image"
@@ -56,23 +58,6 @@ class VAEConfig:
             problem = check(getattr(self, name))
             if problem:
                 raise ValueError(f"VAE config {name} = {getattr(self, name)!r}: {problem}")
-
-    @property
-    def data_dim(self) -> int:
-        return math.prod(self.data_shape)
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, data: Any) -> VAEConfig:
-        """The config described by ``data`` (a mapping from :meth:`to_json`); unknown keys are refused."""
-        if not isinstance(data, dict):
-            raise ValueError(f"VAE config must be a mapping of settings, got {type(data).__name__}")
-        unknown = sorted(set(data) - {f.name for f in fields(cls)})
-        if unknown:
-            raise ValueError(f"unknown VAE config keys: {', '.join(map(repr, unknown))}")
-        return cls(**data)
 
 
 _CHECKS = {
