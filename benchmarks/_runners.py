@@ -177,7 +177,11 @@ def threads() -> int:
 
 
 def set_threads(n: int) -> None:
-    """Use ``n`` threads for numpy's BLAS (threadpoolctl) and for PyTorch's intra-op pool."""
+    """Use ``n`` threads for numpy's BLAS (threadpoolctl) and for PyTorch's intra-op pool, on ``n`` cores.
+
+    XLA sizes its own thread pool from the machine and has no setting for it, so the process is
+    also pinned to ``n`` cores (where the OS allows): the threads a peer starts later share them.
+    """
     global _THREADS, _LIMITER
     try:
         from threadpoolctl import threadpool_limits
@@ -185,6 +189,8 @@ def set_threads(n: int) -> None:
         raise SystemExit("--threads needs threadpoolctl: pip install 'tinygan[bench]'") from None
     _THREADS = n
     _LIMITER = threadpool_limits(limits=n, user_api="blas")  # held for the life of the process
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:n])
 
 
 def import_torch() -> Any:

@@ -7,6 +7,9 @@ inside it. "Python and the rest" is the step's time less every timed part: the g
 ``GAN.device_step``, the loss's few small array operations, packing, and the interpreter.
 The timers cost a few microseconds per step, so the total is the plain step's time
 within noise; `bench_step.py` is the benchmark, this script only splits it up.
+
+Last, the same step with every layer 4 units wide at batch 2: its arrays are so small that
+its time is the step's Python and per-call dispatch, which a step of any size pays too.
 """
 
 from __future__ import annotations
@@ -18,9 +21,10 @@ import time
 from collections import defaultdict
 from typing import Any
 
-from _runners import make_tinygan_runner, set_threads, threads
+from _runners import DATA_SHAPE, make_tinygan_runner, set_threads, threads
 
 from tinygan.averaging import AveragedNetwork
+from tinygan.config import preset_config
 from tinygan.critic import Critic
 from tinygan.gan import GAN
 from tinygan.layers import Layer
@@ -97,6 +101,15 @@ def profile_batch(model: str, batch: int, steps: int, warmup: int) -> tuple[floa
     return plain, parts
 
 
+def python_floor(model: str, steps: int, warmup: int) -> float:
+    """Median time of the ``model`` step with every hidden layer and the latent 4 wide, at batch 2."""
+    config = preset_config(model, DATA_SHAPE)
+    narrow = {"latent_dim": 4, "g_hidden": [4] * len(config.g_hidden), "d_hidden": [4] * len(config.d_hidden)}
+    runner, _ = make_tinygan_runner("numpy", model, 2, overrides=narrow)
+    runner.run(warmup)
+    return statistics.median(runner.run(steps))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", default="default")
@@ -115,6 +128,8 @@ def main() -> None:
         print("| part | ms per step | share |\n|---|---:|---:|")
         for name, t in sorted(parts.items(), key=lambda kv: -kv[1]):
             print(f"| {name} | {t * 1e3:.2f} | {t / total:.0%} |")
+    tiny = python_floor(args.model, args.steps, args.warmup)
+    print(f"\nThe same step with every layer 4 wide, at batch 2 (Python and dispatch): {tiny * 1e3:.2f} ms (median)")
 
 
 if __name__ == "__main__":

@@ -432,3 +432,4 @@ def test_profile_of_a_step_names_its_parts_and_restores_the_engine():
     expected = ("Dense forward", "Dense backward", "Adam (both networks)", "averaged G weights", "Python and the rest")
     assert set(expected) <= set(parts)
     assert all(t > 0 for name, t in parts.items() if name != "Python and the rest")
+    assert profile_step.python_floor("default", steps=2, warmup=1) > 0
