@@ -161,8 +161,12 @@ BIG = str(10**13)
         (["train", "--latent-dim", "100000000000", "--n-train", "256", "--no-eval"],
          "--latent-dim 100000000000 (a model of "),
         (["train", "--n-train", BIG, "--no-eval"], f"--n-train {BIG}: needs about "),
+        (["train", "--model", "vae", "--enc-hidden", "10000000,10000000", "--n-train", "256", "--no-eval"],
+         "--enc-hidden 10000000,10000000 (a model of "),
+        (["train", "--model", "vae", "--latent-dim", "100000000000", "--n-train", "256", "--no-eval"],
+         "--latent-dim 100000000000 (a model of "),
     ],
-    ids=["sample-npy", "sample-png", "eval", "train-widths", "train-latent", "train-n"],
+    ids=["sample-npy", "sample-png", "eval", "train-widths", "train-latent", "train-n", "vae-widths", "vae-latent"],
 )
 def test_memory_requests_that_cannot_be_met_are_one_line(tmp_path, checkpoint, capsys, argv, expected):
     argv = [a.format(tmp=tmp_path) for a in argv]
@@ -503,3 +507,23 @@ def test_resume_refuses_changed_data(tmp_path, capsys, saved):
         f"tinygan train: error: --resume {run}: the training data (points) changed since the run was saved (256 "
     ), line
     assert line.endswith("resuming is refused: put the original data back, or start a new run with --out")
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"n_classes": 10}, {"n_classes": 10, "conditioning": "concat"}, {"pack": 2, "d_hidden": [64, 32]}],
+    ids=["plain", "projection", "concat", "packed"],
+)
+def test_the_memory_estimate_counts_every_parameter_of_a_gan(options):
+    from tinygan.options import model_memory
+
+    gan = GAN.from_preset("default", (8, 8), seed=0, **options)
+    assert model_memory(gan.config)[1] == gan.n_params  # the projection's class table included
+
+
+def test_the_memory_estimate_counts_every_parameter_of_a_vae():
+    from tinygan import VAE
+    from tinygan.options import model_memory
+
+    vae = VAE.from_preset("vae", (8, 8), seed=0, latent_dim=3, enc_hidden=[16], dec_hidden=[16, 8])
+    assert model_memory(vae.config)[1] == vae.n_params

@@ -562,6 +562,14 @@ def test_pickled_dataset_file(capsys, tmp_path):
 def test_too_few_samples_for_a_batch(capsys, tmp_path):
     line = run_main(capsys, "train", *TINY, "--n-train", "16", "--out", str(tmp_path / "run"))
     assert line == "tinygan train: error: training data: 16 samples is fewer than one batch of 32"
+    assert not (tmp_path / "run").exists(), "a failed start leaves no run folder behind"
+
+
+def test_too_few_samples_for_a_vae_batch_leave_no_folder(capsys, tmp_path):
+    line = run_main(capsys, "train", "--model", "vae", "--n-train", "16", "--batch-size", "32", "--steps", "1",
+                    "--out", str(tmp_path / "run"))
+    assert line == "tinygan train: error: training data: 16 samples is fewer than one batch of 32"
+    assert not (tmp_path / "run").exists()
 
 
 def mnist_dir(tmp_path: Path, images: bytes, labels: bytes) -> Path:

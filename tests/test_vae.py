@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from tinygan import GAN, VAE, CheckpointError, VAEConfig, cli, evaluate, families, load_dataset, train_command
-from tinygan.data import Dataset, make_digits
+from tinygan.data import DataError, Dataset, make_digits
 from tinygan.evaluate import TrainSettings
 from tinygan.images import read_png
 from tinygan.reconstructions import comparison_grid, corrupt
@@ -201,3 +201,9 @@ def test_a_vae_run_resumes_to_the_same_model(tmp_path):
         == "vae-points"
     for name in ("enc", "dec"):
         np.testing.assert_array_equal(a.nets[name].params, b.nets[name].params)
+
+
+def test_a_vae_given_labels_says_it_trains_without_them():
+    vae = VAE.from_preset("vae", (8, 8), seed=0, latent_dim=3, enc_hidden=[16], dec_hidden=[16], batch_size=4)
+    with pytest.raises(DataError, match=r"^training labels: a VAE trains without class labels; call fit\(x\)"):
+        vae.fit(np.zeros((8, 8, 8), np.uint8), y=np.zeros(8, np.int64), steps=1)

@@ -20,6 +20,7 @@ from .data import DATASETS, Dataset, load_dataset
 from .data.validate import check_samples
 from .errors import UsageError
 from .files import atomic_write_bytes
+from .options import check_model_memory
 from .reconstructions import corrupt, write_reconstructions
 from .vae_config import VAE_PRESETS, VAEConfig, vae_preset_config, vae_preset_for
 
@@ -68,6 +69,7 @@ def build_vae(preset: str, dataset: Dataset, overrides: dict[str, Any], backend:
         config = vae_preset_config(preset, dataset.sample_shape, dataset.kind, **overrides)
     except (TypeError, ValueError) as e:
         raise UsageError(f"model options: {e}") from None
+    check_model_memory(config, overrides)
     return VAE(config, backend=backend, seed=seed), vae_preset_for(preset, dataset.kind)
 
 

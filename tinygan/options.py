@@ -21,7 +21,7 @@ from .layers import Dense
 from .memory import check_fits
 from .network import count_params, mlp
 from .runs import RunSettings
-from .vae_config import VAE_PRESETS
+from .vae_config import VAE_PRESETS, VAEConfig
 
 
 def _number(kind: type, text: str, expected: str) -> Any:
@@ -284,27 +284,35 @@ def _train_options(train: argparse.ArgumentParser) -> None:
 # -- what model options ask for --------------------------------------------------------------
 
 # Options that decide how much memory a model takes, named when it cannot have it.
-SIZE_OPTIONS = ("g_hidden", "d_hidden", "latent_dim", "pack", "maxout_pieces", "batch_size")
+SIZE_OPTIONS = ("g_hidden", "d_hidden", "enc_hidden", "dec_hidden", "latent_dim", "pack", "maxout_pieces",
+                "batch_size")
 
 
-def model_memory(config: GANConfig) -> tuple[int, int]:
-    """(bytes, parameters) of training a GAN of ``config``, roughly: what its options ask for.
+def model_memory(config: GANConfig | VAEConfig) -> tuple[int, int]:
+    """(bytes, parameters) of training a GAN or VAE of ``config``, roughly: what its options ask for.
 
-    Each parameter is held up to six times (value, gradient, two Adam moments, the average and
-    its gradient buffer); each Dense output of a batch about eight times (forward values, their
-    gradients, BatchNorm and activation temporaries).
+    Each parameter is held up to six times in a GAN (value, gradient, two Adam moments, the
+    average and its gradient buffer), four in a VAE (no average); each Dense output of a batch
+    about eight times (forward values, their gradients, BatchNorm and activation temporaries).
     """
     c = config
-    g_in, d_in = input_sizes(c)
-    g = mlp([g_in, *c.g_hidden, c.data_dim], c.g_activation, c.g_output, c.g_batchnorm, pieces=c.maxout_pieces)
-    d = mlp([d_in, *c.d_hidden, 1], c.d_activation, None, c.d_batchnorm, pieces=c.maxout_pieces)
-    params = count_params(g) + count_params(d)
-    widths = sum(layer.n_out for layer in g + d if isinstance(layer, Dense))
+    if isinstance(c, VAEConfig):
+        nets = [mlp([c.data_dim, *c.enc_hidden, 2 * c.latent_dim], c.activation),
+                mlp([c.latent_dim, *c.dec_hidden, c.data_dim], c.activation)]
+        copies, table = 4, 0
+    else:
+        g_in, d_in = input_sizes(c)
+        nets = [mlp([g_in, *c.g_hidden, c.data_dim], c.g_activation, c.g_output, c.g_batchnorm, pieces=c.maxout_pieces),
+                mlp([d_in, *c.d_hidden, 1], c.d_activation, None, c.d_batchnorm, pieces=c.maxout_pieces)]
+        projects = c.n_classes and c.conditioning == "projection"
+        copies, table = 6, c.n_classes * c.d_hidden[-1] if projects else 0  # the projection's class table
+    params = sum(count_params(net) for net in nets) + table
+    widths = sum(layer.n_out for net in nets for layer in net if isinstance(layer, Dense))
     itemsize = np.dtype(c.dtype).itemsize
-    return itemsize * (6 * params + 8 * c.batch_size * widths), params
+    return itemsize * (copies * params + 8 * c.batch_size * widths), params
 
 
-def check_model_memory(config: GANConfig, overrides: dict[str, Any]) -> None:
+def check_model_memory(config: GANConfig | VAEConfig, overrides: dict[str, Any]) -> None:
     nbytes, params = model_memory(config)
     given = [k for k in SIZE_OPTIONS if k in overrides]
     named = " ".join(f"--{k.replace('_', '-')} {_shown(overrides[k])}" for k in given) or "the model preset"

@@ -51,7 +51,7 @@ from .runs import (
     trim_metrics,
     write_run_config,
 )
-from .trainer import Progress
+from .trainer import Progress, check_enough_data
 
 EXIT_INTERRUPTED = 130
 # Model options a resumed run may change: they shape no array.
@@ -102,6 +102,7 @@ def _set_up(args: argparse.Namespace, folder: RunFolder, stop: StopSignal) -> Ru
     try:
         run = _resume(args, folder.path) if args.resume else _start(args)
         run.gan.dataset_name = run.dataset.name
+        check_enough_data(len(run.dataset), run.gan.config)  # before anything is written
         if not run.settings.no_eval and FDTracker.supports(run.gan):
             run.fd = FDTracker(run.gan, run.settings.data_dir)
         if stop.received is None:

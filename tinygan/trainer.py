@@ -174,11 +174,7 @@ def fit(
     if log_every < 1:
         raise ValueError(f"log_every must be >= 1, got {log_every}")
     x, labels = check_training_data(x, config.data_shape, config.data_kind), _training_labels(model, labels, len(x))
-    n_critic = getattr(config, "n_critic", 1)
-    rows = batch_size * n_critic  # a batch for each D update of a step
-    if x.shape[0] < rows:
-        need = f"one batch of {batch_size}" if n_critic == 1 else f"one step's {n_critic} batches of {batch_size}"
-        raise DataError(f"training data: {x.shape[0]} samples is fewer than {need}")
+    rows = check_enough_data(len(x), config, batch_size)
     position = DataPosition() if position is None else position
     batches = Batches(x, position, model.rng, rows, model.dtype, labels)
     if steps is None:
@@ -195,6 +191,16 @@ def fit(
     return history
 
 
+def check_enough_data(n: int, config: Any, batch_size: int | None = None) -> int:
+    """The rows one step takes (a batch for each D update); ``DataError`` if ``n`` samples are fewer."""
+    batch_size = batch_size or config.batch_size
+    n_critic = getattr(config, "n_critic", 1)
+    if n < batch_size * n_critic:
+        need = f"one batch of {batch_size}" if n_critic == 1 else f"one step's {n_critic} batches of {batch_size}"
+        raise DataError(f"training data: {n} samples is fewer than {need}")
+    return batch_size * n_critic
+
+
 def _train_step(model: Any, real: Array, labels: Array | None) -> dict[str, Array]:
     """One step on a batch of data (in [0, 1] for images), with its classes for a conditional model."""
     real = model.to_model_space(real)
@@ -209,6 +215,8 @@ def _training_labels(model: Any, labels: Any, n: int) -> np.ndarray | None:
             raise DataError(f"training labels: a conditional model ({k} classes) trains on labelled data: "
                             "fit(x, y=labels)")
         return None
+    if not hasattr(model.config, "n_classes"):
+        raise DataError("training labels: a VAE trains without class labels; call fit(x) without y")
     if not k:
         raise DataError("training labels: given to an unconditional model (n_classes = 0); build one with "
                         "n_classes=K to train on classes")
