@@ -314,3 +314,21 @@ def _check_folder(run: Path, last_step: int) -> int:
     for line in (run / "metrics.jsonl").read_text().splitlines():
         json.loads(line)
     return gan.step
+
+
+VAE_TINY = ["--model", "vae", "--n-train", "256", "--batch-size", "32", "--enc-hidden", "16", "--dec-hidden", "16",
+            "--latent-dim", "4", "--log-every", "5", "--no-eval"]
+
+
+@pytest.mark.parametrize("name", ["reconstructions.png", "samples.png", "metrics.jsonl"])
+def test_a_vae_run_never_writes_through_a_link(tmp_path, capsys, name):
+    """The files only a VAE run writes are guarded like the rest: a planted link is replaced, never followed."""
+    run, outside = tmp_path / "run", tmp_path / "outside.txt"
+    run.mkdir()
+    (run / MARKER).write_text("tinygan run folder\n")
+    outside.write_bytes(SECRET)
+    os.symlink(outside, run / name)
+    code, err = run_cli(capsys, "train", *VAE_TINY, "--steps", "5", "--out", str(run))
+    assert outside.read_bytes() == SECRET, f"the run wrote through {name}"
+    assert code == 0, err
+    assert not (run / name).is_symlink() and (run / "reconstructions.png").stat().st_size > 0
