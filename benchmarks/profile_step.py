@@ -10,6 +10,10 @@ within noise; `bench_step.py` is the benchmark, this script only splits it up.
 
 Last, the same step with every layer 4 units wide at batch 2: its arrays are so small that
 its time is the step's Python and per-call dispatch, which a step of any size pays too.
+
+``--blocks 32768,131072,0`` instead alternates the elementwise pool's block size from step to
+step (0: no blocking), ``--pool-threads 1,2`` its thread count, and prints the median step and
+the median time of Adam within it for each.
 """
 
 from __future__ import annotations
@@ -23,13 +27,17 @@ from typing import Any
 
 from _runners import DATA_SHAPE, make_tinygan_runner, set_threads, threads
 
+from tinygan import vae as vae_module
 from tinygan.averaging import AveragedNetwork
+from tinygan.backend import pool
 from tinygan.config import preset_config
 from tinygan.critic import Critic
+from tinygan.elbo import GaussianLatent
 from tinygan.gan import GAN
 from tinygan.layers import Layer
 from tinygan.network import Sequential
 from tinygan.optim import Adam
+from tinygan.vae_config import VAE_PRESETS, vae_preset_config
 
 
 class Profile:
@@ -84,6 +92,9 @@ def install(profile: Profile) -> None:
     profile.wrap(GAN, "noise", "random normals for z")
     profile.wrap(Critic, "gradients", "D's loss and its gradient")
     profile.wrap(GAN, "generator_gradients", "G's loss and its gradient")
+    profile.wrap(vae_module, "bernoulli_nll", "VAE reconstruction loss and its gradient")
+    profile.wrap(GaussianLatent, "forward", "VAE latent and KL forward")
+    profile.wrap(GaussianLatent, "backward", "VAE latent and KL backward")
 
 
 def profile_batch(model: str, batch: int, steps: int, warmup: int) -> tuple[float, dict[str, float]]:
@@ -102,12 +113,46 @@ def profile_batch(model: str, batch: int, steps: int, warmup: int) -> tuple[floa
 
 
 def python_floor(model: str, steps: int, warmup: int) -> float:
-    """Median time of the ``model`` step with every hidden layer and the latent 4 wide, at batch 2."""
-    config = preset_config(model, DATA_SHAPE)
-    narrow = {"latent_dim": 4, "g_hidden": [4] * len(config.g_hidden), "d_hidden": [4] * len(config.d_hidden)}
+    """Median time of the ``model`` step (GAN or VAE) with every hidden layer and the latent 4 wide, at batch 2."""
+    if model in VAE_PRESETS:
+        config = vae_preset_config(model, DATA_SHAPE)
+        nets = {"enc_hidden": config.enc_hidden, "dec_hidden": config.dec_hidden}
+    else:
+        config = preset_config(model, DATA_SHAPE)
+        nets = {"g_hidden": config.g_hidden, "d_hidden": config.d_hidden}
+    narrow = {"latent_dim": 4} | {name: [4] * len(sizes) for name, sizes in nets.items()}
     runner, _ = make_tinygan_runner("numpy", model, 2, overrides=narrow)
     runner.run(warmup)
     return statistics.median(runner.run(steps))
+
+
+def compare_pools(model: str, batch: int, pools: dict[str, pool.BlockPool], steps: int, warmup: int) -> dict:
+    """{label: (median step, median Adam time within it)}, the elementwise pools taking turns step by step."""
+    runner, _ = make_tinygan_runner("numpy", model, batch)
+    runner.run(warmup)
+    profile = Profile()
+    profile.wrap(Adam, "step", "Adam")
+    times: dict[str, tuple[list, list]] = {label: ([], []) for label in pools}
+    labels = list(pools)
+    try:
+        for i in range(steps * len(labels)):
+            label = labels[i % len(labels)]
+            pool.set_pool(pools[label])
+            profile.totals.clear()
+            times[label][0].extend(runner.run(1))
+            times[label][1].append(profile.totals["Adam"])
+    finally:
+        profile.uninstall()
+        pool.set_pool(None)
+    return {label: (statistics.median(s), statistics.median(a)) for label, (s, a) in times.items()}
+
+
+def pools_to_compare(blocks: str | None, pool_threads: str | None) -> dict[str, pool.BlockPool]:
+    """The pools that ``--blocks`` (sizes, 0 for none) or ``--pool-threads`` (counts) name, by label."""
+    if blocks:
+        sizes = [int(b) for b in blocks.split(",")]
+        return {f"block {b or 'none'}": pool.BlockPool(pool.thread_count(), block=b or 2**62) for b in sizes}
+    return {f"{n} pool threads": pool.BlockPool(n) for n in (int(t) for t in pool_threads.split(","))}
 
 
 def main() -> None:
@@ -117,9 +162,17 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=100)
     ap.add_argument("--warmup", type=int, default=10)
     ap.add_argument("--threads", type=int, default=None, help="BLAS and pool threads (default: all cores)")
+    ap.add_argument("--blocks", default=None, help="compare these pool block sizes instead (0: no blocking)")
+    ap.add_argument("--pool-threads", default=None, help="compare these elementwise pool thread counts instead")
     args = ap.parse_args()
     if args.threads:
         set_threads(args.threads)
+    if args.blocks or args.pool_threads:
+        for batch in (int(b) for b in args.batch_sizes.split(",")):
+            pools = pools_to_compare(args.blocks, args.pool_threads)
+            for label, (step, adam) in compare_pools(args.model, batch, pools, args.steps, args.warmup).items():
+                print(f"batch {batch}, {label}: step {step * 1e3:.2f} ms, Adam {adam * 1e3:.2f} ms")
+        return
     for batch in (int(b) for b in args.batch_sizes.split(",")):
         plain, parts = profile_batch(args.model, batch, args.steps, args.warmup)
         total = sum(parts.values())

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from tinygan import GAN
-from tinygan.backend import Ops, cupy_available
+from tinygan.backend import Ops, cupy_available, pool
 from tinygan.config import preset_config
 from tinygan.layers import Dense
 
@@ -433,3 +433,9 @@ def test_profile_of_a_step_names_its_parts_and_restores_the_engine():
     assert set(expected) <= set(parts)
     assert all(t > 0 for name, t in parts.items() if name != "Python and the rest")
     assert profile_step.python_floor("default", steps=2, warmup=1) > 0
+    for blocks, threads, labels in (("1024,0", None, {"block 1024", "block none"}),
+                                    (None, "1,2", {"1 pool threads", "2 pool threads"})):
+        pools = profile_step.pools_to_compare(blocks, threads)
+        found = profile_step.compare_pools("default", 8, pools, steps=2, warmup=1)
+        assert set(found) == labels and all(step > adam > 0 for step, adam in found.values())
+        assert pool.block_pool() not in pools.values()  # the default pool is back

@@ -50,10 +50,10 @@ def thread_count() -> int:
 
 
 class BlockPool:
-    """Runs ``fn(start, stop)`` over ``range(n)`` in blocks, on up to ``threads`` threads."""
+    """Runs ``fn(start, stop)`` over ``range(n)`` in blocks of about ``block`` elements, on up to ``threads``."""
 
-    def __init__(self, threads: int) -> None:
-        self.threads = max(1, threads)
+    def __init__(self, threads: int, block: int = BLOCK) -> None:
+        self.threads, self.block = max(1, threads), max(1, block)
         self.pid = os.getpid()
         self.executor = ThreadPoolExecutor(self.threads - 1) if self.threads > 1 else None
 
@@ -61,10 +61,10 @@ class BlockPool:
         """``fn(lo, hi)`` for consecutive blocks covering ``range(n)``; returns when all are done.
 
         ``n`` counts rows of ``width`` elements each (1 for a flat buffer): a block holds about
-        :data:`BLOCK` elements, and threads start only for :data:`MIN_PARALLEL` elements or more.
+        ``block`` elements, and threads start only for :data:`MIN_PARALLEL` elements or more.
         """
         parts = self.threads if self.executor is not None and n * width >= MIN_PARALLEL else 1
-        step = max(1, BLOCK // max(width, 1))
+        step = max(1, self.block // max(width, 1))
         bounds = [n * i // parts for i in range(parts + 1)]
         futures = [self.executor.submit(_walk, fn, bounds[i], bounds[i + 1], step) for i in range(1, parts)]
         _walk(fn, bounds[0], bounds[1], step)
@@ -89,3 +89,9 @@ def set_threads(n: int) -> None:
     """Use ``n`` threads for elementwise work from now on (1 turns threading off)."""
     global _POOL
     _POOL = BlockPool(n)
+
+
+def set_pool(pool: BlockPool | None) -> None:
+    """Use ``pool`` for elementwise work from now on (``None``: the default one, made on next use)."""
+    global _POOL
+    _POOL = pool
