@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from .backend import Array, Backend, Ops, Workspace, kernels_for, to_numpy
-from .backend.pool import block_pool
+from .backend import Array, Backend, Ops, kernels_for, to_numpy
+from .backend.pool import block_pool, block_scratch
 from .layers import BatchNorm, clone_layer
 from .network import Sequential
 
@@ -40,7 +40,6 @@ class AveragedNetwork:
         self.net = Sequential(layers, backend, dtype, rng=backend.rng(seed))
         self.net.params[...] = source.params
         self.ops = Ops(backend.xp)
-        self._diff = Workspace(backend.xp).get("ema", source.params.shape, source.params.dtype)
         self._stats_step: int | None = None  # the step at which the BatchNorm statistics were measured
 
     @property
@@ -48,9 +47,10 @@ class AveragedNetwork:
         return self.net.params
 
     def update(self, steps_done: Array) -> None:
-        """``avg += w·(θ − avg)`` through one reused buffer, ``w`` from the device step count.
+        """``avg += w·(θ − avg)``, ``w`` from the device step count.
 
-        Block by block on every core where the namespace takes ``out=`` (same bits as one pass).
+        Block by block on every core, through a small scratch buffer per thread, where the
+        namespace takes ``out=`` (same bits as one pass).
         """
         xp, d = self.backend.xp, self.decay
         kernels = kernels_for(xp)
@@ -58,11 +58,14 @@ class AveragedNetwork:
             kernels.ema(self.source.params, d, steps_done, self.net.params)
             return
         weight = xp.astype(xp.asarray((1.0 - d) / (1.0 - d**steps_done)), self.net.params.dtype)
-        arrays = (self.source.params, self.net.params, self._diff)
-        if self._diff is None:  # a namespace without out=: whole arrays
-            self._lerp(*arrays, weight)
+        if not self.ops.native:  # a namespace without out=: whole arrays
+            self._lerp(self.source.params, self.net.params, None, weight)
         else:
-            block_pool().run(lambda lo, hi: self._lerp(*(a[lo:hi] for a in arrays), weight), arrays[0].shape[0])
+            block_pool().run(lambda lo, hi: self._lerp_block(lo, hi, weight), self.net.params.shape[0])
+
+    def _lerp_block(self, lo: int, hi: int, weight: Array) -> None:
+        avg = self.net.params[lo:hi]
+        self._lerp(self.source.params[lo:hi], avg, block_scratch(avg), weight)
 
     def _lerp(self, source: Array, avg: Array, diff: Array | None, weight: Array) -> None:
         diff = self.ops.subtract(source, avg, out=diff)

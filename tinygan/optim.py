@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .backend import Array, Ops, Workspace, kernels_for, namespace_of, to_numpy
-from .backend.pool import block_pool
+from .backend.pool import block_pool, block_scratch
 
 
 class SGD:
@@ -58,8 +58,8 @@ class Adam:
     The step counter ``t`` is a 0-d array on the device and the step size is computed there from
     it, so a step passes no value that changes from step to step to any kernel: the same calls,
     recorded once as a CUDA graph, replay later steps exactly. The update runs over the flat
-    buffers with one reused scratch array (no temporaries) on NumPy, and as a single fused kernel
-    on CuPy.
+    buffers block by block with a small scratch buffer per thread (no temporaries) on NumPy, and as
+    a single fused kernel on CuPy.
     """
 
     def __init__(
@@ -78,7 +78,6 @@ class Adam:
         self.t = xp.zeros((), dtype=xp.float64)  # steps taken, counted on the device
         self.xp = xp
         self.ops = Ops(xp)
-        self.scratch = Workspace(xp).get("scratch", params.shape, params.dtype)  # None off NumPy/CuPy
         self.kernels = kernels_for(xp)
         if self.kernels is not None:  # the step size and correction, computed by a kernel into these
             self._factors = (xp.zeros((), dtype=params.dtype), xp.zeros((), dtype=params.dtype))
@@ -106,12 +105,14 @@ class Adam:
         # Both factors are worked out in float64 and rounded once to the parameters' dtype.
         step_size = xp.astype(xp.asarray(lr / (1 - b1**self.t)), self.params.dtype)
         c2 = xp.astype(xp.asarray(1 / xp.sqrt(1 - b2**self.t)), self.params.dtype)
-        if self.scratch is None:  # a namespace without out=: whole arrays, new temporaries
+        if not self.ops.native:  # a namespace without out=: whole arrays, new temporaries
             self._update(self.params, self.grads, self.m, self.v, None, step_size, c2)
         else:  # block by block, on every core: the same operations on each element, so the same bits
-            arrays = (self.params, self.grads, self.m, self.v, self.scratch)
-            block_pool().run(lambda lo, hi: self._update(*(a[lo:hi] for a in arrays), step_size, c2),
-                             self.params.shape[0])
+            block_pool().run(lambda lo, hi: self._update_block(lo, hi, step_size, c2), self.params.shape[0])
+
+    def _update_block(self, lo: int, hi: int, step_size: Array, c2: Array) -> None:
+        p = self.params[lo:hi]
+        self._update(p, self.grads[lo:hi], self.m[lo:hi], self.v[lo:hi], block_scratch(p), step_size, c2)
 
     def _update(self, p: Array, g: Array, m: Array, v: Array, s: Array | None, step_size: Array, c2: Array) -> None:
         """The update on one stretch of the buffers; ``s`` is scratch space of the same size.

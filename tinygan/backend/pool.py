@@ -18,13 +18,18 @@ many cores), or ``$TINYGAN_THREADS``; with one thread nothing is threaded.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from .core import namespace_of
 
 BLOCK = 32 * 1024  # elements: a few float32 buffers of this size fit in a core's L2 cache
 MIN_PARALLEL = 256 * 1024  # below this, waking another thread costs more than it saves
 
 _POOL: BlockPool | None = None
+_LOCAL = threading.local()  # each thread's scratch buffers, by array type and dtype
 
 
 def _blas_threads() -> int:
@@ -52,8 +57,8 @@ def thread_count() -> int:
 class BlockPool:
     """Runs ``fn(start, stop)`` over ``range(n)`` in blocks of about ``block`` elements, on up to ``threads``."""
 
-    def __init__(self, threads: int, block: int = BLOCK) -> None:
-        self.threads, self.block = max(1, threads), max(1, block)
+    def __init__(self, threads: int, block: int | None = None) -> None:
+        self.threads, self.block = max(1, threads), max(1, BLOCK if block is None else block)
         self.pid = os.getpid()
         self.executor = ThreadPoolExecutor(self.threads - 1) if self.threads > 1 else None
 
@@ -75,6 +80,18 @@ class BlockPool:
 def _walk(fn: Callable[[int, int], None], lo: int, hi: int, step: int) -> None:
     for start in range(lo, hi, step):
         fn(start, min(start + step, hi))
+
+
+def block_scratch(like: Any) -> Any:
+    """Scratch space the size of the 1-D ``like``, private to the calling thread and reused for every block
+    it walks: an update's temporaries then stay in the core's cache, where a scratch buffer as large as
+    the whole array would stream through memory beside it."""
+    buffers = _LOCAL.__dict__.setdefault("buffers", {})
+    key = (type(like), str(like.dtype))
+    buf = buffers.get(key)
+    if buf is None or buf.shape[0] < like.shape[0]:
+        buf = buffers[key] = namespace_of(like).empty((max(like.shape[0], BLOCK),), dtype=like.dtype)
+    return buf[: like.shape[0]]
 
 
 def block_pool() -> BlockPool:
