@@ -78,3 +78,37 @@ def test_layers_cut_into_row_blocks_give_the_same_bits(monkeypatch, threads, thr
     whole, cut = run(10**9), run(20)  # 20 elements: two rows of 9 per block, an odd last block
     for a, b in zip(whole, cut, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("threads_n", [1, 3])
+def test_the_vae_loss_cut_into_row_blocks_gives_the_same_bits(monkeypatch, threads, threads_n):
+    from tinygan.elbo import bernoulli_nll
+
+    rng = np.random.default_rng(3)
+    logits = (8 * rng.standard_normal((37, 9))).astype(np.float32)
+    x = rng.uniform(0, 1, (37, 9)).astype(np.float32)
+
+    def run(block):
+        monkeypatch.setattr(pool, "BLOCK", block)
+        monkeypatch.setattr(pool, "MIN_PARALLEL", 1 if block < 100 else 10**12)
+        threads(threads_n)
+        loss, grad = bernoulli_nll(logits, x)
+        return loss, grad.copy()
+
+    (loss, grad), (cut_loss, cut_grad) = run(10**9), run(20)
+    assert loss == cut_loss
+    np.testing.assert_array_equal(grad, cut_grad)
+
+
+def test_vae_training_with_threads_is_bit_for_bit_training_without(threads):
+    from tinygan import VAE
+
+    results = []
+    for n in (1, 3):
+        threads(n)
+        vae = VAE.from_preset("vae", (28, 28), backend="numpy", seed=5, batch_size=512)
+        x = np.random.default_rng(0).integers(0, 256, (1024, 28, 28), dtype=np.uint8)
+        vae.fit(x, steps=2, log_every=2)
+        results.append(vae.state()[0])
+    for name, value in results[0].items():
+        np.testing.assert_array_equal(results[1][name], value, err_msg=name)

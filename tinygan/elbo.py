@@ -24,7 +24,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .backend import Array, Ops, Workspace, namespace_of
+from .backend import Array, Ops, Workspace, kernels_for, namespace_of
+from .backend.pool import block_pool
 
 LOG_2PI = math.log(2.0 * math.pi)
 
@@ -102,20 +103,31 @@ def bernoulli_nll(logits: Array, x: Array, work: Workspace | None = None) -> tup
     ops, n = Ops(xp), logits.shape[0]
     work = work or Workspace(xp)
     shape, dtype = logits.shape, logits.dtype
-    t = _into(ops, "abs", logits, out=work.get("t", shape, dtype))
+    t, u, grad = (work.get(name, shape, dtype) for name in ("t", "u", "grad"))  # None without out=
+    if ops.native and kernels_for(xp) is None:  # NumPy: row blocks on every core, the same bits (elementwise)
+        block_pool().run(lambda lo, hi: _bernoulli_terms(ops, logits[lo:hi], x[lo:hi], t[lo:hi], u[lo:hi],
+                                                         grad[lo:hi], n), n, shape[1])
+    else:  # CuPy (each pass one launch on the step's stream), or a namespace without out=
+        t, grad = _bernoulli_terms(ops, logits, x, t, u, grad, n)
+    return xp.sum(t) / n, grad  # the sum over all of t, whatever the blocks
+
+
+def _bernoulli_terms(ops: Ops, logits: Array, x: Array, t: Array | None, u: Array | None, grad: Array | None,
+                     n: int) -> tuple[Array, Array]:
+    """Per value ``max(a, 0) − a·x + log1p(exp(−|a|))`` into ``t``, and ``(σ(a) − x)/n`` into ``grad``."""
+    t = _into(ops, "abs", logits, out=t)
     t = _into(ops, "negative", t, out=t)
     t = _into(ops, "exp", t, out=t)
     t = _into(ops, "log1p", t, out=t)
-    t += _into(ops, "maximum", logits, 0.0, out=work.get("u", shape, dtype))
-    t -= ops.multiply(logits, x, out=work.get("u", shape, dtype))
-    loss = xp.sum(t) / n
-    grad = ops.multiply(logits, 0.5, out=work.get("grad", shape, dtype))  # σ(a) = ½ tanh(a/2) + ½
+    t += _into(ops, "maximum", logits, 0.0, out=u)
+    t -= ops.multiply(logits, x, out=u)
+    grad = ops.multiply(logits, 0.5, out=grad)  # σ(a) = ½ tanh(a/2) + ½
     grad = _into(ops, "tanh", grad, out=grad)
     grad *= 0.5
     grad += 0.5
     grad -= x
     grad *= 1.0 / n
-    return loss, grad
+    return t, grad
 
 
 def gaussian_nll(mean: Array, x: Array, std: float) -> tuple[Array, Array]:
