@@ -12,8 +12,9 @@ Last, the same step with every layer 4 units wide at batch 2: its arrays are so 
 its time is the step's Python and per-call dispatch, which a step of any size pays too.
 
 ``--blocks 32768,131072,0`` instead alternates the elementwise pool's block size from step to
-step (0: no blocking), ``--pool-threads 1,2`` its thread count, and prints the median step and
-the median time of Adam within it for each.
+step (0: no blocking), ``--pool-threads 1,2`` its thread count, ``--adam-traffic`` Adam with a
+stand-in that only moves Adam's bytes (three passes that read and write what Adam reads and
+writes, no arithmetic to speak of); each prints the median step and the median time of Adam in it.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import functools
 import statistics
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 from _runners import DATA_SHAPE, make_tinygan_runner, set_threads, threads
@@ -126,33 +128,54 @@ def python_floor(model: str, steps: int, warmup: int) -> float:
     return statistics.median(runner.run(steps))
 
 
-def compare_pools(model: str, batch: int, pools: dict[str, pool.BlockPool], steps: int, warmup: int) -> dict:
-    """{label: (median step, median Adam time within it)}, the elementwise pools taking turns step by step."""
+def compare(model: str, batch: int, variants: dict[str, Callable[[], None]], restore: Callable[[], None],
+            steps: int, warmup: int) -> dict[str, tuple[float, float]]:
+    """{label: (median step, median Adam time within it)}: each variant is set up by its callable, the
+    variants taking turns step by step so that the machine's load falls on them alike; ``restore`` ends it."""
     runner, _ = make_tinygan_runner("numpy", model, batch)
     runner.run(warmup)
     profile = Profile()
     profile.wrap(Adam, "step", "Adam")
-    times: dict[str, tuple[list, list]] = {label: ([], []) for label in pools}
-    labels = list(pools)
+    times: dict[str, tuple[list, list]] = {label: ([], []) for label in variants}
+    labels = list(variants)
     try:
         for i in range(steps * len(labels)):
             label = labels[i % len(labels)]
-            pool.set_pool(pools[label])
+            variants[label]()
             profile.totals.clear()
             times[label][0].extend(runner.run(1))
             times[label][1].append(profile.totals["Adam"])
     finally:
         profile.uninstall()
-        pool.set_pool(None)
+        restore()
     return {label: (statistics.median(s), statistics.median(a)) for label, (s, a) in times.items()}
 
 
-def pools_to_compare(blocks: str | None, pool_threads: str | None) -> dict[str, pool.BlockPool]:
-    """The pools that ``--blocks`` (sizes, 0 for none) or ``--pool-threads`` (counts) name, by label."""
+def pool_variants(blocks: str | None, pool_threads: str | None) -> dict[str, Callable[[], None]]:
+    """Elementwise pools of the block sizes of ``--blocks`` (0: none), or the thread counts of ``--pool-threads``."""
     if blocks:
-        sizes = [int(b) for b in blocks.split(",")]
-        return {f"block {b or 'none'}": pool.BlockPool(pool.thread_count(), block=b or 2**62) for b in sizes}
-    return {f"{n} pool threads": pool.BlockPool(n) for n in (int(t) for t in pool_threads.split(","))}
+        pools = {f"block {b or 'none'}": pool.BlockPool(pool.thread_count(), block=b or 2**62)
+                 for b in (int(b) for b in blocks.split(","))}
+    else:
+        pools = {f"{n} pool threads": pool.BlockPool(n) for n in (int(t) for t in pool_threads.split(","))}
+    return {label: functools.partial(pool.set_pool, p) for label, p in pools.items()}
+
+
+def _adam_traffic_only(self: Adam, p: Any, g: Any, m: Any, v: Any, s: Any, step_size: Any, c2: Any) -> None:
+    """Adam's memory traffic without its arithmetic: reads p, g, m, v and writes p, m, v once each."""
+    ops = self.ops
+    ops.xp.add(m, g, out=m)
+    ops.xp.maximum(v, g, out=v)  # keeps v ≥ 0, so the real Adam's √v stays defined afterwards
+    ops.xp.subtract(p, 0.0, out=p)
+
+
+def adam_traffic_variants() -> dict[str, Callable[[], None]]:
+    """Adam as it is, and a stand-in that moves the same bytes with three passes (training goes wrong: timing only)."""
+    return {"Adam": functools.partial(setattr, Adam, "_update", ADAM_UPDATE),
+            "its memory traffic alone": functools.partial(setattr, Adam, "_update", _adam_traffic_only)}
+
+
+ADAM_UPDATE = Adam._update
 
 
 def main() -> None:
@@ -164,13 +187,15 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=None, help="BLAS and pool threads (default: all cores)")
     ap.add_argument("--blocks", default=None, help="compare these pool block sizes instead (0: no blocking)")
     ap.add_argument("--pool-threads", default=None, help="compare these elementwise pool thread counts instead")
+    ap.add_argument("--adam-traffic", action="store_true", help="compare Adam with its memory traffic alone instead")
     args = ap.parse_args()
     if args.threads:
         set_threads(args.threads)
-    if args.blocks or args.pool_threads:
+    if args.blocks or args.pool_threads or args.adam_traffic:
+        variants = adam_traffic_variants() if args.adam_traffic else pool_variants(args.blocks, args.pool_threads)
+        restore = adam_traffic_variants()["Adam"] if args.adam_traffic else functools.partial(pool.set_pool, None)
         for batch in (int(b) for b in args.batch_sizes.split(",")):
-            pools = pools_to_compare(args.blocks, args.pool_threads)
-            for label, (step, adam) in compare_pools(args.model, batch, pools, args.steps, args.warmup).items():
+            for label, (step, adam) in compare(args.model, batch, variants, restore, args.steps, args.warmup).items():
                 print(f"batch {batch}, {label}: step {step * 1e3:.2f} ms, Adam {adam * 1e3:.2f} ms")
         return
     for batch in (int(b) for b in args.batch_sizes.split(",")):

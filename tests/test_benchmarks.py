@@ -18,6 +18,7 @@ from tinygan import GAN
 from tinygan.backend import Ops, cupy_available, pool
 from tinygan.config import preset_config
 from tinygan.layers import Dense
+from tinygan.optim import Adam
 
 BENCH_DIR = Path(__file__).resolve().parent.parent / "benchmarks"
 sys.path.insert(0, str(BENCH_DIR))
@@ -433,9 +434,9 @@ def test_profile_of_a_step_names_its_parts_and_restores_the_engine():
     assert set(expected) <= set(parts)
     assert all(t > 0 for name, t in parts.items() if name != "Python and the rest")
     assert profile_step.python_floor("default", steps=2, warmup=1) > 0
-    for blocks, threads, labels in (("1024,0", None, {"block 1024", "block none"}),
-                                    (None, "1,2", {"1 pool threads", "2 pool threads"})):
-        pools = profile_step.pools_to_compare(blocks, threads)
-        found = profile_step.compare_pools("default", 8, pools, steps=2, warmup=1)
-        assert set(found) == labels and all(step > adam > 0 for step, adam in found.values())
-        assert pool.block_pool() not in pools.values()  # the default pool is back
+    for variants, restore in ((profile_step.pool_variants("1024,0", None), lambda: pool.set_pool(None)),
+                              (profile_step.pool_variants(None, "1,2"), lambda: pool.set_pool(None)),
+                              (profile_step.adam_traffic_variants(), profile_step.adam_traffic_variants()["Adam"])):
+        found = profile_step.compare("default", 8, variants, restore, steps=2, warmup=1)
+        assert set(found) == set(variants) and all(step > adam > 0 for step, adam in found.values())
+    assert Adam._update is profile_step.ADAM_UPDATE and pool.block_pool().block == pool.BLOCK  # all restored
