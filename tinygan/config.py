@@ -133,7 +133,6 @@ class GANConfig(ModelConfig):
         _check_classes(self)
 
 
-
 def _check_critic(c: GANConfig) -> None:
     """Settings that are valid alone but not together with the objective."""
     if c.real_label != 1.0 and c.loss != "bce":
