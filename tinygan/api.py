@@ -13,10 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from . import gan as _gan
-from . import vae as _vae
 from .backend import Backend
+from .gan import GAN as _GANModel
 from .trainer import DataPosition, Progress, fit, load_training, save_training
+from .vae import VAE as _VAEModel
 
 
 class Trainable:
@@ -65,15 +65,15 @@ class Trainable:
         return model
 
 
-class GAN(Trainable, _gan.GAN):
-    __doc__ = _gan.GAN.__doc__ + """
+class GAN(Trainable, _GANModel):
+    __doc__ = _GANModel.__doc__ + """
     Train with :meth:`fit`, draw with :meth:`sample`, persist with :meth:`save` / :meth:`load`.
     ``data_position`` says where in the data the next :meth:`fit` continues.
     """
 
 
-class VAE(Trainable, _vae.VAE):
-    __doc__ = _vae.VAE.__doc__ + """
+class VAE(Trainable, _VAEModel):
+    __doc__ = _VAEModel.__doc__ + """
     Train with :meth:`fit`, draw with :meth:`sample`, reconstruct with :meth:`reconstruct`, measure
     with :meth:`elbo`, persist with :meth:`save` / :meth:`load`.
     """
