@@ -23,7 +23,7 @@ CONDITIONINGS = ("concat", "projection")  # how D sees the class: Mirza & Osinde
 
 
 class ModelConfig:
-    """What every model's config shares: its JSON form and the flattened data size.
+    """What every model's config shares: its JSON form, the flattened data size and field checks.
 
     A subclass is a dataclass; ``FAMILY`` names it in messages and ``RENAMED`` maps fields'
     earlier names (as older checkpoints and config.json files hold them) to the current ones.
@@ -35,6 +35,15 @@ class ModelConfig:
     @property
     def data_dim(self) -> int:
         return math.prod(self.data_shape)
+
+    def check_fields(self, checks: dict[str, Any]) -> None:
+        """Tuples where JSON gave lists, then each field's own check: a ``ValueError`` naming the first bad one."""
+        self.data_shape = tuple(self.data_shape) if isinstance(self.data_shape, (list, tuple)) else self.data_shape
+        self.betas = tuple(self.betas) if isinstance(self.betas, (list, tuple)) else self.betas
+        for name, check in checks.items():
+            problem = check(getattr(self, name))
+            if problem:
+                raise ValueError(f"{self.FAMILY} config {name} = {getattr(self, name)!r}: {problem}")
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -114,12 +123,7 @@ class GANConfig(ModelConfig):
     class_names: list[str] | None = None
 
     def __post_init__(self) -> None:
-        self.data_shape = tuple(self.data_shape) if isinstance(self.data_shape, (list, tuple)) else self.data_shape
-        self.betas = tuple(self.betas) if isinstance(self.betas, (list, tuple)) else self.betas
-        for name, check in _CHECKS.items():
-            problem = check(getattr(self, name))
-            if problem:
-                raise ValueError(f"GAN config {name} = {getattr(self, name)!r}: {problem}")
+        self.check_fields(_CHECKS)
         for net in ("g", "d"):
             flags, hidden = getattr(self, f"{net}_batchnorm"), getattr(self, f"{net}_hidden")
             if not isinstance(flags, bool) and len(flags) != len(hidden):

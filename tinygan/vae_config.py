@@ -52,12 +52,7 @@ class VAEConfig(ModelConfig):
     dtype: str = "float32"
 
     def __post_init__(self) -> None:
-        self.data_shape = tuple(self.data_shape) if isinstance(self.data_shape, (list, tuple)) else self.data_shape
-        self.betas = tuple(self.betas) if isinstance(self.betas, (list, tuple)) else self.betas
-        for name, check in _CHECKS.items():
-            problem = check(getattr(self, name))
-            if problem:
-                raise ValueError(f"VAE config {name} = {getattr(self, name)!r}: {problem}")
+        self.check_fields(_CHECKS)
 
 
 _CHECKS = {
