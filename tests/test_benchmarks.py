@@ -59,9 +59,8 @@ def test_floor_counts_packed_discriminator_rows():
     assert (d_first.m, d_first.k) == (3, 10)  # 6 samples judged in 3 packs of 2
 
 
-def test_step_gemms_are_the_gemms_train_step_performs(monkeypatch):
-    """Record every Dense product of a real training step and compare with the accounting."""
-    gan, b = _tiny_gan(g_hidden=[3, 4], g_batchnorm=[False, True], d_hidden=[4, 3], d_dropout=0.3), 6
+def _record_dense_gemms(monkeypatch) -> list:
+    """Every Dense matrix product from now on, as (layout, m, n, k), in the order they run."""
     seen = []
     forward, backward = Dense.forward, Dense.backward
 
@@ -78,6 +77,13 @@ def test_step_gemms_are_the_gemms_train_step_performs(monkeypatch):
 
     monkeypatch.setattr(Dense, "forward", rec_forward)
     monkeypatch.setattr(Dense, "backward", rec_backward)
+    return seen
+
+
+def test_step_gemms_are_the_gemms_train_step_performs(monkeypatch):
+    """Record every Dense product of a real training step and compare with the accounting."""
+    gan, b = _tiny_gan(g_hidden=[3, 4], g_batchnorm=[False, True], d_hidden=[4, 3], d_dropout=0.3), 6
+    seen = _record_dense_gemms(monkeypatch)
     rng = np.random.default_rng(0)
     gan.train_step(rng.uniform(-1, 1, (b, 5)).astype(np.float32), rng.standard_normal((b, 2)).astype(np.float32))
     counted = [(g.layout, g.m, g.n, g.k) for g in bench_step.step_gemms(gan, b)]
@@ -328,22 +334,7 @@ def _tiny_vae(**overrides):
 
 def test_vae_step_gemms_are_the_gemms_train_step_performs(monkeypatch):
     vae, b = _tiny_vae(), 6
-    seen = []
-    forward, backward = Dense.forward, Dense.backward
-
-    def rec_forward(self, x):
-        seen.append(("nn", x.shape[0], self.n_out, self.n_in))
-        return forward(self, x)
-
-    def rec_backward(self, dy, need_dx=True, need_dparams=True):
-        if need_dparams:
-            seen.append(("tn", self.n_in, self.n_out, dy.shape[0]))
-        if need_dx:
-            seen.append(("nt", dy.shape[0], self.n_in, self.n_out))
-        return backward(self, dy, need_dx, need_dparams)
-
-    monkeypatch.setattr(Dense, "forward", rec_forward)
-    monkeypatch.setattr(Dense, "backward", rec_backward)
+    seen = _record_dense_gemms(monkeypatch)
     rng = np.random.default_rng(0)
     vae.train_step(rng.random((b, 5)).astype(np.float32), rng.standard_normal((b, 2)).astype(np.float32))
     counted = [(g.layout, g.m, g.n, g.k) for g in bench_step.model_gemms(vae, b)]
