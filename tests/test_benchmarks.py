@@ -431,3 +431,14 @@ def test_profile_of_a_step_names_its_parts_and_restores_the_engine():
         found = profile_step.compare("default", 8, variants, restore, steps=2, warmup=1)
         assert set(found) == set(variants) and all(step > adam > 0 for step, adam in found.values())
     assert Adam._update is profile_step.ADAM_UPDATE and pool.block_pool().block == pool.BLOCK  # all restored
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2,
+                    reason="needs an OS that pins threads, and two cores to pin away from")
+def test_threads_pin_the_process_so_that_peers_starting_threads_later_share_those_cores():
+    """In a child process: after set_threads(1), the process and any thread it starts run on one core."""
+    code = ("import os, threading, _runners; _runners.set_threads(1); seen = []; "
+            "t = threading.Thread(target=lambda: seen.append(len(os.sched_getaffinity(0)))); t.start(); t.join(); "
+            "print(len(os.sched_getaffinity(0)), seen[0])")
+    out = subprocess.run([sys.executable, "-c", code], cwd=BENCH_DIR, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["1", "1"]
