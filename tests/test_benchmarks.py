@@ -437,6 +437,7 @@ def test_profile_of_a_step_names_its_parts_and_restores_the_engine():
                     reason="needs an OS that pins threads, and two cores to pin away from")
 def test_threads_pin_the_process_so_that_peers_starting_threads_later_share_those_cores():
     """In a child process: after set_threads(1), the process and any thread it starts run on one core."""
+    pytest.importorskip("threadpoolctl", reason="--threads needs the bench extra")
     code = ("import os, threading, _runners; _runners.set_threads(1); seen = []; "
             "t = threading.Thread(target=lambda: seen.append(len(os.sched_getaffinity(0)))); t.start(); t.join(); "
             "print(len(os.sched_getaffinity(0)), seen[0])")
