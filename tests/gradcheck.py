@@ -11,6 +11,7 @@ receives; every output element then contributes to the check.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable
 
@@ -22,20 +23,16 @@ from tinygan.layers import BatchNorm, LeakyReLU, Maxout, ReLU
 from tinygan.network import Sequential
 
 STEP = 1e-6
-"""Central-difference step: truncation error ~STEP², rounding error ~1e-16·|L|/STEP, both far below TOL."""
+"""Central-difference step: truncation error ~STEP²·|f‴|/6, rounding error ~noise/STEP (see ``numerical_grad``)."""
 TOL = 1e-6
-"""Largest accepted relative error between analytic and numerical gradients (float64)."""
+"""Largest accepted relative error between analytic and numerical gradients, beyond the rounding allowance."""
 
-FLOOR = 1e-2
-"""Gradients with a norm below this are compared absolutely (to ``TOL * FLOOR``) instead of relatively.
-
-Central differences carry an absolute rounding error of about 1e-16·|L|/STEP
-per entry whatever the gradient's size, so a gradient that is tiny next to L
-(BatchNorm's input gradient for a batch of two, a saturated tanh) cannot be
-checked to a relative 1e-6. Gradients of the checked networks have norms of
-order 1 or more, and every deliberately wrong gradient misses by far more than
-``TOL * FLOOR``, so this loses no power.
-"""
+NOISE_POINTS, NOISE_ORDER, NOISE_SPACING = 16, 4, 1e-9
+"""The loss is evaluated at ``NOISE_POINTS`` points ``NOISE_SPACING`` apart (relative to the input) on a
+random line; its ``NOISE_ORDER``-th differences there are rounding noise alone (see ``loss_noise``)."""
+NOISE_SIGMAS = 8.0
+"""How many standard deviations of rounding error the allowance admits: a correct gradient fails
+with a probability far below one in a billion draws; a wrong one misses by orders of magnitude more."""
 
 GRAD_SETTINGS = settings(
     max_examples=int(os.environ.get("TINYGAN_GRADCHECK_EXAMPLES", "20")),
@@ -45,21 +42,51 @@ GRAD_SETTINGS = settings(
 """Hypothesis settings for gradient checks: modest example counts keep the suite fast."""
 
 
-def rel_error(analytic: np.ndarray, numeric: np.ndarray, floor: float = FLOOR) -> float:
-    """Norm-wise relative error ``‖a − n‖ / max(‖a‖, ‖n‖, floor)``.
+def rel_error(analytic: np.ndarray, numeric: np.ndarray, allowance: float = 0.0) -> float:
+    """Norm-wise relative error ``max(0, ‖a − n‖ − allowance) / max(‖a‖, ‖n‖)`` (0 for two zero vectors).
 
-    Norm-wise rather than element-wise, so a tiny gradient entry (where the
-    finite difference's absolute rounding error dominates) does not fail a
-    correct gradient; a wrong entry of any real size still shows up.
+    Norm-wise rather than element-wise, so a tiny gradient entry (where the finite difference's
+    rounding error dominates) does not fail a correct gradient; ``allowance`` is the error norm
+    that rounding alone may put into ``numeric`` (:func:`numerical_grad` measures it).
     """
     analytic, numeric = np.asarray(analytic, np.float64), np.asarray(numeric, np.float64)
     assert analytic.shape == numeric.shape, f"gradient shape {analytic.shape} != {numeric.shape}"
-    scale = max(float(np.linalg.norm(analytic)), float(np.linalg.norm(numeric)), floor)
-    return float(np.linalg.norm(analytic - numeric)) / scale
+    excess = max(0.0, float(np.linalg.norm(analytic - numeric)) - allowance)
+    scale = max(float(np.linalg.norm(analytic)), float(np.linalg.norm(numeric)))
+    return excess / scale if scale else (0.0 if excess == 0 else math.inf)
 
 
-def numerical_grad(f: Callable[[np.ndarray], float], x0: np.ndarray, h: float = STEP) -> np.ndarray:
-    """Central differences ``(f(x + h eᵢ) − f(x − h eᵢ)) / 2h`` for every element of host array ``x0``."""
+class FiniteDifferences(np.ndarray):
+    """Central differences that carry ``allowance``: the error norm their rounding may have."""
+
+    allowance: float = 0.0
+
+    def __array_finalize__(self, obj: np.ndarray | None) -> None:
+        self.allowance = getattr(obj, "allowance", 0.0)
+
+
+def loss_noise(f: Callable[[np.ndarray], float], x0: np.ndarray, seed: int = 0) -> float:
+    """Standard deviation of the rounding noise in ``f`` near ``x0`` (Moré & Wild's ECnoise, 2011).
+
+    On the line ``g(t) = f(x0 + t·d)``, with steps ``d`` of ~1e-9 relative to ``x0``, the k-th
+    differences of a smooth ``g`` are ~|d|^k·g⁽ᵏ⁾, far below rounding; what remains is noise, and
+    for independent noise of deviation σ, ``E[(Δᵏg)²] = C(2k, k)·σ²``. The last rounding of ``f``
+    itself (``ε·|f(x0)|``) is a floor.
+    """
+    rng = np.random.default_rng(seed)
+    d = rng.choice([-1.0, 1.0], size=x0.shape) * NOISE_SPACING * (np.abs(x0) + 1.0)
+    values = np.array([f(x0 + j * d) for j in range(NOISE_POINTS)])
+    differences = np.diff(values, n=NOISE_ORDER)
+    sigma = math.sqrt(float(np.mean(differences**2)) / math.comb(2 * NOISE_ORDER, NOISE_ORDER))
+    return max(sigma, float(np.finfo(np.float64).eps * abs(values[0])))
+
+
+def numerical_grad(f: Callable[[np.ndarray], float], x0: np.ndarray, h: float = STEP) -> FiniteDifferences:
+    """Central differences ``(f(x + h eᵢ) − f(x − h eᵢ)) / 2h`` for every element of host array ``x0``.
+
+    Each entry carries the noise of two evaluations of ``f``, ``σ·√2 / 2h``, so the whole vector's
+    rounding error has a norm near ``√n·σ/(√2·h)``; ``allowance`` admits ``NOISE_SIGMAS`` times that.
+    """
     x0 = np.asarray(x0, dtype=np.float64)
     grad = np.zeros_like(x0)
     for i in np.ndindex(*x0.shape):
@@ -69,13 +96,19 @@ def numerical_grad(f: Callable[[np.ndarray], float], x0: np.ndarray, h: float = 
         x[i] = x0[i] - h
         f_minus = f(x)
         grad[i] = (f_plus - f_minus) / (2 * h)
+    grad = grad.view(FiniteDifferences)
+    grad.allowance = NOISE_SIGMAS * math.sqrt(x0.size) * loss_noise(f, x0) / (math.sqrt(2) * h)
     return grad
 
 
 def assert_close_grad(analytic: np.ndarray, numeric: np.ndarray, what: str, tol: float = TOL) -> None:
-    """Fail with a readable message when the relative error exceeds ``tol``."""
-    err = rel_error(analytic, numeric)
-    assert err < tol, f"{what}: relative error {err:.3e} >= {tol:.0e}\nanalytic={analytic}\nnumeric={numeric}"
+    """Fail with a readable message when the error beyond ``numeric``'s rounding allowance exceeds ``tol``."""
+    allowance = getattr(numeric, "allowance", 0.0)
+    err = rel_error(analytic, numeric, allowance)
+    assert err < tol, (
+        f"{what}: relative error {err:.3e} >= {tol:.0e} beyond a rounding allowance of {allowance:.1e}"
+        f"\nanalytic={np.asarray(analytic)}\nnumeric={np.asarray(numeric)}"
+    )
 
 
 def projection_loss(out: np.ndarray, r: np.ndarray) -> float:
