@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from tinygan import GAN, VAE
-from tinygan.layers import Dense, ProjectionHead
-from tinygan.spectral import SpectralDense
+from tinygan.engine.layers import Dense, ProjectionHead
+from tinygan.engine.spectral import SpectralDense
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from tinygan import GAN
-from tinygan.layers import BatchNorm, Dense, Dropout, LeakyReLU, ReLU, Sigmoid, Tanh
+from tinygan.engine.layers import BatchNorm, Dense, Dropout, LeakyReLU, ReLU, Sigmoid, Tanh
 
 
 def _layer_kinds(net: Any) -> list[tuple]:

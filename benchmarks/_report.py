@@ -10,7 +10,7 @@ _REPO = Path(__file__).resolve().parent.parent
 if str(_REPO) not in sys.path:  # run from a checkout without installing tinygan
     sys.path.insert(0, str(_REPO))
 
-from tinygan.files import atomic_write_bytes  # noqa: E402
+from tinygan.io.files import atomic_write_bytes  # noqa: E402
 
 
 def write_json(path: str | Path, payload: object) -> None:

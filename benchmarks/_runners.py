@@ -17,7 +17,7 @@ from _gemms import Gemm
 
 from tinygan import GAN, VAE, VAE_PRESETS
 from tinygan.backend import BackendError, get_backend
-from tinygan.config import preset_config
+from tinygan.models.config import preset_config
 
 DATA_SHAPE = (28, 28)
 

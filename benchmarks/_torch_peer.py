@@ -1,7 +1,7 @@
 """The PyTorch peers of tinygan's GAN and VAE: the same model, loss, update order and optimizer, eager mode.
 
 The torch networks are translated layer by layer from the networks tinygan itself builds for a
-:class:`~tinygan.gan.GANConfig` (``GAN(config).G.layers`` / ``.D.layers``), so they cannot drift
+:class:`~tinygan.models.gan.GANConfig` (``GAN(config).G.layers`` / ``.D.layers``), so they cannot drift
 from the engine: layer sizes, activations and their slope, BatchNorm placement/eps/momentum,
 dropout, PacGAN packing. One-sided label smoothing and Adam's lr/betas/eps come from the config
 and the engine's optimizers. The step mirrors ``GAN.train_step``:
@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from tinygan import GAN, GANConfig
-from tinygan.layers import BatchNorm, Dense, Dropout, LeakyReLU, ReLU, Sigmoid, Tanh
+from tinygan.engine.layers import BatchNorm, Dense, Dropout, LeakyReLU, ReLU, Sigmoid, Tanh
 
 
 def torch_layer(layer: Any) -> nn.Module:
@@ -150,7 +150,7 @@ class TorchGAN:
 
 
 class TorchVAE:
-    """Encoder, decoder and one Adam over both, mirroring a tinygan :class:`~tinygan.vae.VAE`.
+    """Encoder, decoder and one Adam over both, mirroring a tinygan :class:`~tinygan.models.vae.VAE`.
 
     The networks are translated layer by layer from the VAE's own (``vae.enc.layers``,
     ``vae.dec.layers``); Adam's lr, betas and eps come from its optimizers (tinygan keeps one Adam

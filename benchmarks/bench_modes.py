@@ -3,7 +3,7 @@
 Trains the ``points`` preset on ``ring`` (8 Gaussians of std 0.01 on the unit circle) and ``grid``
 (25 Gaussians of std 0.05 on a 5×5 lattice of spacing 2) over several seeds, without packing and
 with packing 2, and prints a Markdown table of mean ± standard error of the metrics of
-:func:`tinygan.evaluate.mode_metrics` on 2,500 samples per run (modes captured, percentage of
+:func:`tinygan.evaluation.evaluate.mode_metrics` on 2,500 samples per run (modes captured, percentage of
 high-quality samples, reverse KL of the high-quality samples' mode histogram against uniform),
 next to the values Lin et al. (2018, Table 1) report over 10 runs.
 
@@ -21,7 +21,7 @@ ALI's Theano/Blocks code):
 * Networks: their generator is 4 × 400 ReLU units with BatchNorm and no biases; their
   discriminator has 3 hidden layers of 200 *maxout* units with 5 pieces each (about 5× the
   weights of a 200-unit ReLU layer, and far more linear pieces to carve out 0.01-wide bumps),
-  all weights drawn from N(0, 0.02²). Ours is the ``points`` preset of :mod:`tinygan.gan`:
+  all weights drawn from N(0, 0.02²). Ours is the ``points`` preset of :mod:`tinygan.models.gan`:
   generator 4 × 400 ReLU *without* BatchNorm, discriminator 3 × 200 ReLU, He/Glorot
   initialisation -- chosen by measurement for the short runs (see the comment in ``_points``;
   ``--d-activation maxout`` builds their discriminator).
@@ -63,9 +63,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _report import write_json  # noqa: E402
 
 from tinygan import GAN, GANConfig
-from tinygan.config import preset_config  # noqa: E402
 from tinygan.data import load_dataset, mixture_modes  # noqa: E402
-from tinygan.evaluate import mode_metrics, sample_gan  # noqa: E402
+from tinygan.evaluation.evaluate import mode_metrics, sample_gan  # noqa: E402
+from tinygan.models.config import preset_config  # noqa: E402
 
 # PacGAN (Lin et al., NeurIPS 2018), Table 1: mean ± standard error over 10 runs per setting.
 PUBLISHED = {
@@ -89,7 +89,7 @@ def train_and_measure(
 ) -> dict:
     """Train one ``points`` GAN on ``dataset`` with packing ``pack``; returns its mode metrics and time.
 
-    ``overrides`` replace :class:`~tinygan.gan.GANConfig` fields of the preset; the batch is
+    ``overrides`` replace :class:`~tinygan.models.gan.GANConfig` fields of the preset; the batch is
     ``pack`` times the (overridden) preset batch, so D judges as many packs per step at any ``pack``.
     """
     data = load_dataset(dataset, split="train", seed=seed)

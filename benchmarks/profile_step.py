@@ -29,17 +29,17 @@ from typing import Any
 
 from _runners import DATA_SHAPE, make_tinygan_runner, set_threads, threads
 
-from tinygan import vae as vae_module
-from tinygan.averaging import AveragedNetwork
 from tinygan.backend import pool
-from tinygan.config import preset_config
-from tinygan.critic import Critic
-from tinygan.elbo import GaussianLatent
-from tinygan.gan import GAN
-from tinygan.layers import Layer
-from tinygan.network import Sequential
-from tinygan.optim import Adam
-from tinygan.vae_config import VAE_PRESETS, vae_preset_config
+from tinygan.engine.elbo import GaussianLatent
+from tinygan.engine.layers import Layer
+from tinygan.engine.network import Sequential
+from tinygan.engine.optim import Adam
+from tinygan.models import vae as vae_module
+from tinygan.models.averaging import AveragedNetwork
+from tinygan.models.config import preset_config
+from tinygan.models.critic import Critic
+from tinygan.models.gan import GAN
+from tinygan.models.vae_config import VAE_PRESETS, vae_preset_config
 
 
 class Profile:

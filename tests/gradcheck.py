@@ -19,8 +19,8 @@ import numpy as np
 from hypothesis import HealthCheck, settings
 
 from tinygan.backend import to_numpy
-from tinygan.layers import BatchNorm, LeakyReLU, Maxout, ReLU
-from tinygan.network import Sequential
+from tinygan.engine.layers import BatchNorm, LeakyReLU, Maxout, ReLU
+from tinygan.engine.network import Sequential
 
 STEP = 1e-6
 """Central-difference step: truncation error ~STEP²·|f‴|/6, rounding error ~noise/STEP (see ``numerical_grad``)."""

@@ -58,7 +58,9 @@ def test_api_rejects_bad_arrays():
 
 
 def test_error_types_live_in_errors_and_keep_their_old_import_paths():
-    from tinygan import checkpoint, data, errors, trainer
+    from tinygan import data
+    from tinygan.io import checkpoint, errors
+    from tinygan.training import trainer
 
     assert tinygan.DataError is data.DataError is errors.DataError
     assert tinygan.CheckpointError is checkpoint.CheckpointError is errors.CheckpointError
@@ -74,7 +76,7 @@ def test_checkpoint_of_another_architecture_is_refused(tmp_path):
     other = tinygan.GAN.from_preset(
         "reference", data_shape=(4, 4), g_hidden=[16], d_hidden=[8], latent_dim=2, g_batchnorm=False
     )
-    arrays, meta = tinygan.checkpoint.load_checkpoint(tmp_path / "a.npz")
+    arrays, meta = tinygan.io.checkpoint.load_checkpoint(tmp_path / "a.npz")
     with pytest.raises(ValueError, match="does not fit this model"):
         other.restore(arrays, meta)
 

@@ -16,9 +16,9 @@ import pytest
 
 from tinygan import GAN
 from tinygan.backend import Ops, cupy_available, pool
-from tinygan.config import preset_config
-from tinygan.layers import Dense
-from tinygan.optim import Adam
+from tinygan.engine.layers import Dense
+from tinygan.engine.optim import Adam
+from tinygan.models.config import preset_config
 
 BENCH_DIR = Path(__file__).resolve().parent.parent / "benchmarks"
 sys.path.insert(0, str(BENCH_DIR))

@@ -15,10 +15,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tinygan import GAN, cli
-from tinygan.images import FAKE_COLOR, PNG_SIGNATURE, REAL_COLOR, read_png
-from tinygan.layers import Maxout
-from tinygan.trainer import Progress
+from tinygan import GAN
+from tinygan.engine.layers import Maxout
+from tinygan.interfaces import cli
+from tinygan.io.images import FAKE_COLOR, PNG_SIGNATURE, REAL_COLOR, read_png
+from tinygan.training.trainer import Progress
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = [

@@ -7,11 +7,11 @@ import pytest
 
 import tinygan
 from tinygan import GAN, GANConfig
-from tinygan.classes import class_indices, names_problem, sample_labels, spread
 from tinygan.data import FASHION_NAMES, DataError, load_dataset, write_idx
-from tinygan.layers import Dense, LeakyReLU, ProjectionHead
-from tinygan.metrics import conditional_metrics
-from tinygan.pictures import class_grid, interpolation
+from tinygan.engine.layers import Dense, LeakyReLU, ProjectionHead
+from tinygan.evaluation.metrics import conditional_metrics
+from tinygan.evaluation.pictures import class_grid, interpolation
+from tinygan.models.classes import class_indices, names_problem, sample_labels, spread
 
 pytestmark = pytest.mark.usefixtures("numpy_one_blas_thread")
 SMALL = dict(g_hidden=[16], g_batchnorm=[True], d_hidden=[16], latent_dim=4, batch_size=16)
@@ -189,7 +189,7 @@ def test_the_class_grid_holds_each_latent_down_its_column():
 
 @pytest.mark.parametrize("conditional", [False, True])
 def test_interpolation_rows_walk_between_their_end_latents(conditional):
-    from tinygan.model import seeded_latents
+    from tinygan.models.model import seeded_latents
 
     gan = _gan(n_classes=3 if conditional else 0)
     rows = interpolation(gan, rows=4, steps=5, seed=3).reshape(4, 5, 4, 4)

@@ -1,6 +1,6 @@
 """A class-conditional GAN's gradients, against central differences of its losses written out by hand.
 
-D's input is built here independently of :mod:`tinygan.conditioning`: ``[x, onehot(y)]`` per sample, then
+D's input is built here independently of :mod:`tinygan.models.conditioning`: ``[x, onehot(y)]`` per sample, then
 packed (concat form), or ``x`` packed with the projection head told the classes. Penalties take ``∇ₓD``
 with respect to the image columns only. Both forms, with each objective's penalties, packing, dropout
 and spectral norms; then the projection head's second-order backward on every backend, the whole step
@@ -18,8 +18,8 @@ from test_double_backward import _fixed_masks, critic_layers, second_order_check
 
 from tinygan import GAN, GANConfig
 from tinygan.backend import to_numpy
-from tinygan.layers import ProjectionHead
-from tinygan.objectives import d_fake_loss, d_real_loss, g_loss, gp_penalty, r1_penalty
+from tinygan.engine.layers import ProjectionHead
+from tinygan.engine.objectives import d_fake_loss, d_real_loss, g_loss, gp_penalty, r1_penalty
 
 EXAMPLES = settings(max_examples=int(os.environ.get("TINYGAN_GRADCHECK_EXAMPLES", "20")) // 2, deadline=None)
 KINK = 1e-3

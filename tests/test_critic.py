@@ -1,6 +1,6 @@
 """Each objective's whole D update and G update, against central differences of the losses as written.
 
-The reference values below are computed from the formulas, independently of :class:`tinygan.critic.Critic`:
+The reference values below are computed from the formulas, independently of :class:`tinygan.models.critic.Critic`:
 D's loss on data and generated samples, plus ``λ·mean(‖∇ₓD(x̂)‖ − 1)²`` at the interpolates and
 ``γ/2·mean‖∇ₓD(x)‖²`` on the data, where ``∇ₓD`` comes from the ordinary (separately checked) backward
 pass. The model's random state is reset before each evaluation, so dropout masks and the interpolation
@@ -16,7 +16,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from tinygan import GAN, BatchNorm, Dense, GANConfig, LeakyReLU
-from tinygan.objectives import d_fake_loss, d_real_loss, g_loss
+from tinygan.engine.objectives import d_fake_loss, d_real_loss, g_loss
 
 EXAMPLES = settings(max_examples=int(os.environ.get("TINYGAN_GRADCHECK_EXAMPLES", "20")) // 2, deadline=None)
 KINK = 1e-3

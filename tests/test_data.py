@@ -498,7 +498,7 @@ BAD_SAMPLES = {  # name: (array, what the file route says, what fit says, or Non
 
 @pytest.mark.parametrize("case", BAD_SAMPLES)
 def test_bad_samples_are_refused_alike_from_a_file_and_by_fit(tmp_path, case):
-    from tinygan.trainer import check_training_data
+    from tinygan.training.trainer import check_training_data
 
     array, file_says, fit_says = BAD_SAMPLES[case]
     path = tmp_path / "samples.npy"

@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 
 from tinygan import BatchNorm, Dense, Dropout, LeakyReLU, Maxout, ReLU, Sequential, Sigmoid, Tanh
 from tinygan.backend import to_numpy
-from tinygan.double_backward import InputGradient, check_supported
-from tinygan.objectives import gp_penalty, r1_penalty
-from tinygan.spectral import SpectralDense
+from tinygan.engine.double_backward import InputGradient, check_supported
+from tinygan.engine.objectives import gp_penalty, r1_penalty
+from tinygan.engine.spectral import SpectralDense
 
 SEEDS = st.integers(0, 2**31)
 KINK = 1e-3

@@ -1,4 +1,4 @@
-"""Tests for tinygan.evaluate: metric code on constructed cases with known answers, the judging
+"""Tests for tinygan.evaluation.evaluate: metric code on constructed cases with known answers, the judging
 classifier (quickly, on a small digits subset) and evaluate_gan end to end on tiny models."""
 
 from __future__ import annotations
@@ -11,9 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tinygan import GAN, evaluate
+from tinygan import GAN
 from tinygan.data import make_digits, mixture_modes
-from tinygan.evaluate import (
+from tinygan.evaluation import evaluate
+from tinygan.evaluation.evaluate import (
     Classifier,
     TrainSettings,
     class_metrics,
@@ -307,7 +308,7 @@ def test_pack_widens_the_discriminator_input():
 
 
 def test_eval_command_prints_the_metrics_of_the_checkpoints_dataset(tmp_path, capsys):
-    from tinygan.cli import main
+    from tinygan.interfaces.cli import main
 
     gan = GAN.from_preset("points", (2,), seed=0, g_hidden=[8], d_hidden=[8])
     gan.dataset_name = "ring"
@@ -320,8 +321,9 @@ def test_eval_command_prints_the_metrics_of_the_checkpoints_dataset(tmp_path, ca
 def test_train_records_the_fd_curve_in_metrics(cache_home, monkeypatch, small_digits, tmp_path):
     # `train --eval-every N` writes {"step", "fd"} records; stand-in data keeps the judge quick.
     x, y, xt, yt = small_digits
-    from tinygan import cli, data, train_command
+    from tinygan import data
     from tinygan.data import Dataset
+    from tinygan.interfaces import cli, train_command
 
     def fake_load(name, data_dir=None, split="train", **_):
         xs, ys = (x, y) if split == "train" else (xt, yt)

@@ -13,9 +13,9 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from tinygan import GAN, Dense, GANConfig, Layer, ReLU
-from tinygan.layers import sigmoid
-from tinygan.losses import bce_with_logits
-from tinygan.trainer import DivergenceError
+from tinygan.engine.layers import sigmoid
+from tinygan.engine.losses import bce_with_logits
+from tinygan.training.trainer import DivergenceError
 
 
 def tiny(**overrides) -> GAN:
@@ -331,7 +331,7 @@ def test_generator_gradient_through_the_discriminator(seed, half_batch, latent, 
 
 
 def test_slerp_walks_the_great_circle_between_latents():
-    from tinygan.model import slerp
+    from tinygan.models.model import slerp
 
     rng = np.random.default_rng(0)
     a, b = rng.standard_normal((3, 16)), rng.standard_normal((3, 16))

@@ -1,4 +1,4 @@
-"""Tests for tinygan.images: PNG encoding/decoding, image grids and scatter plots."""
+"""Tests for tinygan.io.images: PNG encoding/decoding, image grids and scatter plots."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from tinygan.images import (
+from tinygan.io.images import (
     BACKGROUND_COLOR,
     FAKE_COLOR,
     GRID_PAD_VALUE,

@@ -21,11 +21,11 @@ import numpy as np
 import pytest
 
 from tinygan import BatchNorm, Dense, Dropout, LeakyReLU, Sequential, Tanh
-from tinygan.averaging import AveragedNetwork
 from tinygan.backend import get_backend
 from tinygan.backend.kernels import SOURCES
-from tinygan.losses import bce_with_logits
-from tinygan.optim import Adam
+from tinygan.engine.losses import bce_with_logits
+from tinygan.engine.optim import Adam
+from tinygan.models.averaging import AveragedNetwork
 
 CXX = shutil.which("g++") or shutil.which("c++")
 pytestmark = pytest.mark.skipif(CXX is None, reason="no C++ compiler to compile the kernel bodies")

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from tinygan import BatchNorm, Dense, Dropout, Layer, LeakyReLU, Maxout, ReLU, Sequential, Sigmoid, Tanh
 from tinygan.backend import to_numpy
-from tinygan.layers import layer_from_spec
+from tinygan.engine.layers import layer_from_spec
 
 SEEDS = st.integers(0, 2**31)
 BATCH = st.integers(1, 6)

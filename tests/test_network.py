@@ -30,7 +30,7 @@ from tinygan import (
     mlp,
 )
 from tinygan.backend import to_numpy
-from tinygan.network import make_activation
+from tinygan.engine.network import make_activation
 
 KINK = 1e-3
 # Batches of 3 or more: for a batch of two, training-mode BatchNorm maps each column to about ±1 whatever

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from tinygan.backend import namespace_of, to_numpy
-from tinygan.objectives import LOSSES, d_fake_loss, d_real_loss, g_loss, gp_penalty, hinge, r1_penalty
+from tinygan.engine.objectives import LOSSES, d_fake_loss, d_real_loss, g_loss, gp_penalty, hinge, r1_penalty
 
 OUTPUTS = hnp.arrays(np.float64, hnp.array_shapes(min_dims=2, max_dims=2, min_side=1, max_side=6),
                      elements=st.floats(-4.0, 4.0, allow_nan=False))

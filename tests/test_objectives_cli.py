@@ -7,8 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from tinygan import GAN, cli
-from tinygan.spectral import SpectralDense
+from tinygan import GAN
+from tinygan.engine.spectral import SpectralDense
+from tinygan.interfaces import cli
 
 TINY = ["--dataset", "digits", "--n-train", "256", "--batch-size", "32", "--g-hidden", "32", "--d-hidden", "32",
         "--latent-dim", "8", "--no-eval"]

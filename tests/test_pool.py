@@ -82,7 +82,7 @@ def test_layers_cut_into_row_blocks_give_the_same_bits(monkeypatch, threads, thr
 
 @pytest.mark.parametrize("threads_n", [1, 3])
 def test_the_vae_loss_cut_into_row_blocks_gives_the_same_bits(monkeypatch, threads, threads_n):
-    from tinygan.elbo import bernoulli_nll
+    from tinygan.engine.elbo import bernoulli_nll
 
     rng = np.random.default_rng(3)
     logits = (8 * rng.standard_normal((37, 9))).astype(np.float32)

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from tinygan import Dense, LeakyReLU
 from tinygan.backend import to_numpy
-from tinygan.layers import ProjectionHead
+from tinygan.engine.layers import ProjectionHead
 
 
 def _net(backend, seed, n_in, width, classes, labels):

@@ -20,7 +20,7 @@ from recording import record, recording_backend
 
 from tinygan import GAN, VAE, GANConfig, VAEConfig
 from tinygan.backend.cuda import RecordedStep
-from tinygan.optim import Adam
+from tinygan.engine.optim import Adam
 
 CONFIG = dict(
     data_shape=(6,), data_kind="image", latent_dim=3, g_hidden=[8, 8], g_batchnorm=[False, True], d_hidden=[8],

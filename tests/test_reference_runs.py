@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import tinygan
-from tinygan.checkpoint import load_checkpoint
+from tinygan.io.checkpoint import load_checkpoint
 
 REFERENCE = json.loads((Path(__file__).parent / "data" / "reference-digests.json").read_text())
 

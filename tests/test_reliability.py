@@ -24,11 +24,12 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-import tinygan.files as files_module
-from tinygan import GAN, GANConfig, cli
-from tinygan.checkpoint import CheckpointError, load_checkpoint
+import tinygan.io.files as files_module
+from tinygan import GAN, GANConfig
 from tinygan.data import DataError, idx_bytes, parse_idx, read_idx
-from tinygan.trainer import DivergenceError
+from tinygan.interfaces import cli
+from tinygan.io.checkpoint import CheckpointError, load_checkpoint
+from tinygan.training.trainer import DivergenceError
 
 ROOT = Path(__file__).resolve().parents[1]
 

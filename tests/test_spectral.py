@@ -8,8 +8,8 @@ from hypothesis import strategies as st
 
 from tinygan import GAN, Dense, GANConfig, LeakyReLU
 from tinygan.backend import to_numpy
-from tinygan.layers import layer_from_spec
-from tinygan.spectral import SpectralDense, spectral_normalised
+from tinygan.engine.layers import layer_from_spec
+from tinygan.engine.spectral import SpectralDense, spectral_normalised
 
 SEEDS = st.integers(0, 2**31)
 BATCH, WIDTH = st.integers(1, 6), st.integers(1, 5)

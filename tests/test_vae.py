@@ -10,11 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tinygan import GAN, VAE, CheckpointError, VAEConfig, cli, evaluate, families, load_dataset, train_command
+from tinygan import GAN, VAE, CheckpointError, VAEConfig, load_dataset
 from tinygan.data import DataError, Dataset, make_digits
-from tinygan.evaluate import TrainSettings
-from tinygan.images import read_png
-from tinygan.reconstructions import comparison_grid, corrupt
+from tinygan.evaluation import evaluate
+from tinygan.evaluation.evaluate import TrainSettings
+from tinygan.evaluation.reconstructions import comparison_grid, corrupt
+from tinygan.interfaces import cli, families, train_command
+from tinygan.io.images import read_png
 
 pytestmark = pytest.mark.usefixtures("numpy_one_blas_thread")
 

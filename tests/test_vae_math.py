@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from tinygan import VAE, VAEConfig
 from tinygan.backend import to_numpy
-from tinygan.elbo import GaussianLatent, bernoulli_nll, gaussian_nll
+from tinygan.engine.elbo import GaussianLatent, bernoulli_nll, gaussian_nll
 
 SEEDS = st.integers(0, 2**31)
 
@@ -175,7 +175,7 @@ def test_whole_elbo_gradient_for_every_parameter(backend, seed, n, width, latent
 
 
 def test_the_whole_loss_check_catches_a_wrong_latent_gradient(backend, monkeypatch):
-    monkeypatch.setattr("tinygan.vae.GaussianLatent", _HalfMissing)
+    monkeypatch.setattr("tinygan.models.vae.GaussianLatent", _HalfMissing)
     vae = _tiny_vae(backend, 3, "image", 3, 2, 4)
     with pytest.raises(AssertionError, match="gradient of the encoder"):
         check_whole_loss(backend, vae, 3, 3)

@@ -1,16 +1,16 @@
 """tinygan: a from-scratch engine with hand-written backpropagation for GANs and VAEs, on NumPy or CuPy."""
 
-from .api import GAN, VAE
 from .backend import Backend, BackendError, get_backend
-from .config import PRESETS, GANConfig
 from .data import Dataset, load_dataset
-from .errors import CheckpointError, DataError, DivergenceError
-from .layers import BatchNorm, Dense, Dropout, Layer, LeakyReLU, Maxout, ReLU, Sigmoid, Tanh
-from .losses import bce_with_logits, softmax_cross_entropy
-from .network import Sequential, mlp
-from .optim import SGD, Adam
-from .trainer import Progress
-from .vae_config import VAE_PRESETS, VAEConfig
+from .engine.layers import BatchNorm, Dense, Dropout, Layer, LeakyReLU, Maxout, ReLU, Sigmoid, Tanh
+from .engine.losses import bce_with_logits, softmax_cross_entropy
+from .engine.network import Sequential, mlp
+from .engine.optim import SGD, Adam
+from .interfaces.api import GAN, VAE
+from .io.errors import CheckpointError, DataError, DivergenceError
+from .models.config import PRESETS, GANConfig
+from .models.vae_config import VAE_PRESETS, VAEConfig
+from .training.trainer import Progress
 
 __version__ = "0.1.0"
 

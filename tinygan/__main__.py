@@ -1,7 +1,7 @@
-"""``python -m tinygan``: see :mod:`tinygan.cli`."""
+"""``python -m tinygan``: see :mod:`tinygan.interfaces.cli`."""
 
 import sys
 
-from .cli import main
+from .interfaces.cli import main
 
 sys.exit(main())

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DataError  # still importable from here, as before it moved
-from ..memory import check_fits
+from ..io.errors import DataError  # still importable from here, as before it moved
+from ..io.memory import check_fits
 from .arrays import load_samples
 from .digits import make_digits
 from .idx import idx_bytes, parse_idx, read_idx, write_idx

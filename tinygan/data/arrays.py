@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..arrayfile import ZIP_MAGIC, Wording, open_archive, read_array
-from ..classes import names_problem
-from ..errors import DataError
+from ..io.arrayfile import ZIP_MAGIC, Wording, open_archive, read_array
+from ..io.errors import DataError
+from ..models.classes import names_problem
 from .validate import check_labels, check_samples
 
 _USER_WORDING = Wording(

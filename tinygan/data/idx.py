@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DataError
-from ..files import atomic_write_bytes
+from ..io.errors import DataError
+from ..io.files import atomic_write_bytes
 
 # IDX type code -> big-endian numpy dtype.
 _IDX_DTYPES = {

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import DataError
+from ..io.errors import DataError
 
 
 def mixture_modes(name: str) -> tuple[np.ndarray, float]:

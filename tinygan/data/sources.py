@@ -17,8 +17,8 @@ import sys
 import urllib.request
 from pathlib import Path
 
-from ..errors import DataError
-from ..files import atomic_file
+from ..io.errors import DataError
+from ..io.files import atomic_file
 
 _MNIST_MIRROR = "https://ossci-datasets.s3.amazonaws.com/mnist/"
 _FASHION_MIRROR = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DataError
+from ..io.errors import DataError
 
 
 def check_samples(x: Any, name: str, data_shape: tuple[int, ...] | None = None, kind: str | None = None) -> np.ndarray:

@@ -1,0 +1,320 @@
+"""``tinygan train``: claim a run folder, set the run up, train, and say what was kept.
+
+Orchestration only. The folder is claimed and locked first (:mod:`tinygan.training.rundir`); everything
+that can fail before training -- the data, the model, the evaluation judge, the requests for
+memory -- is done before the run writes its first file, and a start that fails anyway is
+undone. From then on :class:`~tinygan.training.runs.RunRecorder` writes the run's files, and every way
+the run can end names the checkpoint it keeps.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import shlex
+import signal
+import sys
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..data import Dataset, generated_bytes, load_dataset
+from ..evaluation.evaluate import FDTracker, evaluate_gan
+from ..io.checkpoint import read_meta
+from ..io.errors import CheckpointError, DivergenceError, UsageError
+from ..io.files import atomic_write_bytes
+from ..io.memory import check_fits
+from ..models.config import preset_config, preset_for
+from ..training.rundir import RunFolder
+from ..training.runs import (
+    RunRecorder,
+    RunSettings,
+    check_same_data,
+    default_run_dir,
+    read_run_config,
+    trim_metrics,
+    write_run_config,
+)
+from ..training.trainer import Progress, check_enough_data
+from .api import GAN, load_model
+from .console import ProgressDisplay, StopSignal
+from .families import (
+    build_vae,
+    check_options,
+    class_options,
+    family,
+    from_saved_config,
+    originals_for,
+    remedies,
+    training_labels,
+)
+from .options import MODEL_OPTIONS, check_model_memory, stretch_batchnorm
+
+EXIT_INTERRUPTED = 130
+# Model options a resumed run may change: they shape no array.
+RESUMABLE_OPTIONS = ("lr_g", "lr_d", "real_label", "lr")
+# Run options whose saved value a resumed run keeps: giving them again is a mistake worth naming.
+SAVED_RUN_OPTIONS = ("dataset", "n_train", "model", "seed", "conditional")
+
+
+@dataclass
+class Run:
+    """A run set up and ready to train: its model, settings and data, and whether it resumes."""
+
+    gan: GAN
+    settings: RunSettings
+    dataset: Dataset
+    resumed: bool
+    fd: Any = None
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    folder = None
+    try:
+        with StopSignal() as stop:  # from the start, so a signal during setup also ends cleanly
+            folder = RunFolder.claim(_run_dir(args), resuming=bool(args.resume))
+            run = _set_up(args, folder, stop)
+            if run is None:
+                return EXIT_INTERRUPTED
+            code = _train(run, folder.path, stop)
+        if code == 0 and not run.settings.no_eval:
+            _write_eval(folder.path, run.gan, run.settings.data_dir)
+    finally:
+        if folder is not None:
+            folder.release()
+    if code == 0:
+        print(f"done: {folder.path}/samples.png, checkpoint.npz, metrics.jsonl", file=sys.stderr)
+    return code
+
+
+def _run_dir(args: argparse.Namespace) -> Path:
+    if args.resume:
+        return Path(args.resume)
+    model = (args.model or "default") + ("-conditional" if args.conditional else "")
+    return Path(args.out) if args.out else default_run_dir(args.dataset or "digits", model)
+
+
+def _set_up(args: argparse.Namespace, folder: RunFolder, stop: StopSignal) -> Run | None:
+    """Everything before the first step; a failure, or a signal, undoes the start."""
+    try:
+        run = _resume(args, folder.path) if args.resume else _start(args)
+        run.gan.dataset_name = run.dataset.name
+        check_enough_data(len(run.dataset), run.gan.config)  # before anything is written
+        if not run.settings.no_eval and FDTracker.supports(run.gan):
+            run.fd = FDTracker(run.gan, run.settings.data_dir)
+        if stop.received is None:
+            if run.resumed:
+                trim_metrics(folder.path / "metrics.jsonl", run.gan.step)
+            write_run_config(folder.path, run.settings, run.gan, run.dataset)
+            return run
+    except BaseException:
+        folder.abandon()
+        raise
+    folder.abandon()
+    print(f"{signal.Signals(stop.received).name}: stopped before training started", file=sys.stderr)
+    return None
+
+
+# -- a new run --------------------------------------------------------------------------------
+
+
+def _given_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    return {k: getattr(args, k) for k in MODEL_OPTIONS if getattr(args, k) is not None}
+
+
+def _total_steps(args: argparse.Namespace, n: int, batch_size: int, saved: int | None = None) -> int:
+    if args.steps is not None:
+        return args.steps
+    if args.epochs is None and saved is not None:
+        return saved
+    return max(1, math.ceil((args.epochs or 5) * (n // batch_size)))
+
+
+def _load_data(settings: RunSettings) -> Dataset:
+    if settings.n_train is not None:
+        check_fits(generated_bytes(settings.dataset, settings.n_train) or 0, f"--n-train {settings.n_train}",
+                   UsageError)
+    return load_dataset(settings.dataset, data_dir=settings.data_dir, split="train", n=settings.n_train,
+                        seed=settings.seed)
+
+
+def _start(args: argparse.Namespace) -> Run:
+    settings = RunSettings(
+        dataset=args.dataset or "digits", data_dir=args.data_dir, n_train=args.n_train,
+        model=args.model or "default", seed=args.seed or 0, no_eval=args.no_eval,
+        overrides=_given_overrides(args), conditional=bool(args.conditional),
+        **{k: getattr(args, k) for k in RunSettings.CADENCES if getattr(args, k) is not None},
+    )
+    check_options(settings.model, settings.overrides, settings.conditional)  # before loading data
+    dataset = _load_data(settings)
+    if family(settings.model) is not GAN:
+        gan, settings.model = build_vae(settings.model, dataset, settings.overrides, args.backend, settings.seed)
+        settings.total_steps = _total_steps(args, len(dataset), gan.config.batch_size)
+        return Run(gan, settings, dataset, resumed=False)
+    try:
+        overrides = stretch_batchnorm(settings.overrides, preset_config(settings.model, dataset.sample_shape,
+                                                                          dataset.kind))
+        overrides.update(class_options(settings.conditional, dataset))
+        config = preset_config(settings.model, dataset.sample_shape, dataset.kind, **overrides)
+    except (TypeError, ValueError) as e:
+        if isinstance(e, UsageError):
+            raise
+        raise UsageError(f"model options: {e}") from None
+    check_model_memory(config, settings.overrides)
+    gan = GAN(config, backend=args.backend, seed=settings.seed)
+    settings.model = preset_for(settings.model, dataset.kind)
+    settings.total_steps = _total_steps(args, len(dataset), config.batch_size * config.n_critic)
+    return Run(gan, settings, dataset, resumed=False)
+
+
+# -- a resumed run ----------------------------------------------------------------------------
+
+
+def _resume(args: argparse.Namespace, run_dir: Path) -> Run:
+    if args.out is not None:
+        raise UsageError(f"--out: a resumed run stays in its folder ({run_dir}); drop --out")
+    saved, config = read_run_config(run_dir)
+    for key in SAVED_RUN_OPTIONS:
+        given = getattr(args, key)
+        if given is not None and given != getattr(saved, key):
+            raise UsageError(
+                f"--{key.replace('_', '-')}: a resumed run keeps its saved {key} ({getattr(saved, key)!r}); "
+                "drop the option, or start a new run with --out"
+            )
+    check_options(saved.model, _given_overrides(args))
+    gan, recorded = _resumed_model(args, run_dir, saved, config)
+    _apply_resume_options(args, gan)
+    settings = replace(
+        saved, data_dir=args.data_dir or saved.data_dir, no_eval=saved.no_eval or args.no_eval,
+        **{k: getattr(args, k) for k in RunSettings.CADENCES if getattr(args, k) is not None},
+    )
+    dataset = _load_data(settings)
+    check_same_data(run_dir, recorded, dataset)
+    rows = gan.config.batch_size * getattr(gan.config, "n_critic", 1)  # the data one step uses
+    settings.total_steps = _total_steps(args, len(dataset), rows, saved.total_steps)
+    return Run(gan, settings, dataset, resumed=True)
+
+
+def _resumed_model(args: argparse.Namespace, run_dir: Path, saved: RunSettings, config: dict) -> tuple[GAN, Any]:
+    """The model to continue, and the fingerprint of the data it was trained on (``None`` if not recorded)."""
+    checkpoint = run_dir / "checkpoint.npz"
+    if checkpoint.exists():
+        gan = load_model(str(checkpoint), backend=args.backend)
+        print(f"resuming {run_dir} at step {gan.step}", file=sys.stderr)
+        return gan, read_meta(checkpoint).get("training_data")
+    try:  # stopped before its first checkpoint: step 0 is the saved model, freshly initialised
+        gan = from_saved_config(saved.model, config.get("model"), args.backend, saved.seed)
+    except (TypeError, ValueError) as e:
+        raise UsageError(f"--resume {run_dir}: no checkpoint yet and config.json has no usable model ({e})") from None
+    print(f"resuming {run_dir}: no checkpoint was written yet, starting at step 0", file=sys.stderr)
+    return gan, config.get("dataset")
+
+
+def _apply_resume_options(args: argparse.Namespace, gan: GAN) -> None:
+    """Apply --lr-g/--lr-d/--real-label to a resumed run; refuse changes to its architecture."""
+    for key, value in _given_overrides(args).items():
+        current = getattr(gan.config, key)
+        if key in RESUMABLE_OPTIONS:
+            if value != current:
+                setattr(gan.config, key, value)
+                print(f"resuming with --{key.replace('_', '-')} {value:g} (was {current:g})", file=sys.stderr)
+            continue
+        if key.endswith("_batchnorm"):
+            n = len(getattr(gan.config, key.replace("batchnorm", "hidden")))
+            value, current = (v if isinstance(v, list) else [v] * n for v in (value, current))
+        if value != current:
+            raise UsageError(
+                f"--{key.replace('_', '-')}: a resumed run keeps its saved model ({key} = {current}); "
+                "drop the option, or start a new run with --out"
+            )
+
+
+# -- training, and how it ends ----------------------------------------------------------------
+
+
+def _train(run: Run, run_dir: Path, stop: StopSignal) -> int:
+    gan, settings, dataset = run.gan, run.settings, run.dataset
+    total = settings.total_steps
+    print(
+        f"training {settings.model} on {dataset.name} ({len(dataset)} samples) with {gan.backend.name}: "
+        f"{total} steps of batch {gan.config.batch_size} -> {run_dir}",
+        file=sys.stderr,
+    )
+    originals = originals_for(gan, settings.dataset, settings.data_dir, dataset)
+    recorder = RunRecorder(run_dir, gan, settings, dataset, run.resumed, run.fd, originals)
+    display = ProgressDisplay(metrics=gan.PROGRESS)
+
+    def on_step(p: Progress) -> bool:
+        display.update(p)
+        recorder(p)
+        return stop.received is not None
+
+    try:
+        # Overflow on the way to NaN is expected once training diverges; the guard reports it.
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+            gan.fit(dataset.x, steps=total, log_every=settings.log_every, callback=on_step,
+                    y=training_labels(gan, dataset))
+            recorder.finish()
+    except DivergenceError as e:
+        raise UsageError(_divergence_advice(e, gan, run_dir)) from None
+    except OSError as e:  # a full disk, say: name the file and what is kept
+        raise UsageError(f"{e.filename or run_dir}: cannot write ({e.strerror or e}); {_kept(run_dir)}") from None
+    except KeyboardInterrupt:  # a second signal: out now, without saving
+        display.close()
+        print(f"interrupted again at step {gan.step}: {_kept(run_dir)}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    finally:
+        recorder.close()
+        display.close()
+    if stop.received is not None:
+        print(
+            f"{signal.Signals(stop.received).name}: stopped at step {gan.step} of {total}; checkpoint saved to "
+            f"{recorder.checkpoint}\n{_resume_hint(run_dir)}",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
+    return 0
+
+
+def _saved_step(run_dir: Path) -> int | None:
+    """The step of the checkpoint on disk: what is kept, whatever the process believed it wrote."""
+    try:
+        step = read_meta(run_dir / "checkpoint.npz").get("step")
+    except CheckpointError:
+        return None
+    return step if isinstance(step, int) else None
+
+
+def _kept(run_dir: Path) -> str:
+    step = _saved_step(run_dir)
+    if step is None:
+        return "no checkpoint was saved"
+    return f"the checkpoint of step {step} is kept in {run_dir / 'checkpoint.npz'}; {_resume_hint(run_dir)}"
+
+
+def _resume_hint(run_dir: Path) -> str:
+    return f"resume with: python -m tinygan train --resume {shlex.quote(str(run_dir))}"
+
+
+def _divergence_advice(error: DivergenceError, gan: GAN, run_dir: Path) -> str:
+    lower, names, more = remedies(gan)
+    last_saved = _saved_step(run_dir)
+    if last_saved is None:
+        kept = "no checkpoint had been written yet"
+        retry = f"start again with a lower {names} (say {lower})"
+    else:
+        kept = f"the last good checkpoint (step {last_saved}) is kept in {run_dir / 'checkpoint.npz'}"
+        retry = (
+            f"continue from it with a lower learning rate: python -m tinygan train "
+            f"--resume {shlex.quote(str(run_dir))} {lower}"
+        )
+    return f"{error}; {kept}. Remedies: {retry}{more}"
+
+
+def _write_eval(run_dir: Path, gan: GAN, data_dir: str | None) -> None:
+    result = evaluate_gan(gan, data_dir=data_dir)
+    if result is not None:
+        atomic_write_bytes(run_dir / "eval.json", json.dumps(result, indent=2).encode())
