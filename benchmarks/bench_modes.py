@@ -64,7 +64,7 @@ from _report import write_json  # noqa: E402
 
 from tinygan import GAN, GANConfig
 from tinygan.data import load_dataset, mixture_modes  # noqa: E402
-from tinygan.evaluation.evaluate import mode_metrics, sample_gan  # noqa: E402
+from tinygan.evaluation.evaluate import mode_metrics, sample_model  # noqa: E402
 from tinygan.models.config import preset_config  # noqa: E402
 
 # PacGAN (Lin et al., NeurIPS 2018), Table 1: mean ± standard error over 10 runs per setting.
@@ -99,7 +99,7 @@ def train_and_measure(
     gan.fit(data.x, steps=steps, log_every=max(steps // 10, 1))
     seconds = time.perf_counter() - tic
     modes, std = mixture_modes(dataset)
-    result = mode_metrics(sample_gan(gan, N_SAMPLES, seed=seed), modes, std)
+    result = mode_metrics(sample_model(gan, N_SAMPLES, seed=seed), modes, std)
     return {"dataset": dataset, "pack": pack, "seed": seed, "steps": steps, "seconds": seconds, **result}
 
 

@@ -17,8 +17,9 @@ import pytest
 
 from tinygan import GAN
 from tinygan.engine.layers import Maxout
+from tinygan.evaluation.scatter import FAKE_COLOR, REAL_COLOR
 from tinygan.interfaces import cli
-from tinygan.io.images import FAKE_COLOR, PNG_SIGNATURE, REAL_COLOR, read_png
+from tinygan.io.png import PNG_SIGNATURE, read_png
 from tinygan.training.trainer import Progress
 
 ROOT = Path(__file__).resolve().parents[1]

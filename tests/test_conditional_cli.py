@@ -13,7 +13,7 @@ from tinygan.data import Dataset
 from tinygan.evaluation import evaluate
 from tinygan.evaluation.evaluate import TrainSettings
 from tinygan.interfaces import cli
-from tinygan.io.images import read_png
+from tinygan.io.png import read_png
 
 pytestmark = pytest.mark.usefixtures("numpy_one_blas_thread")
 TINY = ["--n-train", "256", "--batch-size", "32", "--g-hidden", "16", "--d-hidden", "16", "--latent-dim", "4",
@@ -59,7 +59,7 @@ def test_sample_chosen_classes(run, tmp_path, capsys):
     sevens = np.load(tmp_path / "a.npy")
     assert sevens.shape == (5, 28, 28)
     gan = GAN.load(str(run / "checkpoint.npz"))
-    from tinygan.models.model import seeded_latents
+    from tinygan.models.latents import seeded_latents
 
     np.testing.assert_array_equal(sevens, gan.sample(5, z=seeded_latents(5, 4, 0), labels=7))
     code, _ = tinygan(capsys, "sample", "--checkpoint", run, "--class", "3,5", "-n", "8", "--out", tmp_path / "b.png")

@@ -498,7 +498,7 @@ BAD_SAMPLES = {  # name: (array, what the file route says, what fit says, or Non
 
 @pytest.mark.parametrize("case", BAD_SAMPLES)
 def test_bad_samples_are_refused_alike_from_a_file_and_by_fit(tmp_path, case):
-    from tinygan.training.trainer import check_training_data
+    from tinygan.data.validate import check_samples
 
     array, file_says, fit_says = BAD_SAMPLES[case]
     path = tmp_path / "samples.npy"
@@ -506,7 +506,7 @@ def test_bad_samples_are_refused_alike_from_a_file_and_by_fit(tmp_path, case):
     with pytest.raises(DataError) as from_file:
         load_dataset(path)
     with pytest.raises(DataError) as from_fit:
-        check_training_data(array, (4, 4), "image")
+        check_samples(array, name="training data", data_shape=(4, 4), kind="image")
     for error, name, says in [(from_file, str(path), file_says), (from_fit, "training data", fit_says or file_says)]:
         message = str(error.value)
         assert message.startswith(f"{name}: ") and says in message and "\n" not in message

@@ -1,5 +1,5 @@
 """Tests for tinygan.evaluation.evaluate: metric code on constructed cases with known answers, the judging
-classifier (quickly, on a small digits subset) and evaluate_gan end to end on tiny models."""
+classifier (quickly, on a small digits subset) and evaluate_model end to end on tiny models."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from tinygan.evaluation.evaluate import (
     TrainSettings,
     class_metrics,
     classifier_inception_score,
-    evaluate_gan,
+    evaluate_model,
     frechet_distance,
     kl_divergence,
     load_or_train_classifier,
@@ -261,24 +261,24 @@ def test_image_metrics_of_real_images_are_near_the_floor(small_digits, cache_hom
     json.dumps(real)
 
 
-# --------------------------------------------------------------------------- evaluate_gan
+# --------------------------------------------------------------------------- evaluate_model
 
 
-def test_evaluate_gan_on_points():
+def test_evaluate_model_on_points():
     gan = GAN.from_preset("points", (2,), seed=0, g_hidden=[8], d_hidden=[8])
-    result = evaluate_gan(gan, n=300, dataset="ring")
+    result = evaluate_model(gan, n=300, dataset="ring")
     assert result["n"] == 300 and result["modes_total"] == 8
     assert {"modes", "hq_percent", "reverse_kl"} <= set(result)
     assert json.loads(json.dumps(result)) == result
     # The dataset name may come from the GAN itself; without any name there is nothing to measure.
     gan.dataset_name = "grid"
-    assert evaluate_gan(gan, n=300)["modes_total"] == 25
+    assert evaluate_model(gan, n=300)["modes_total"] == 25
     del gan.dataset_name
-    assert evaluate_gan(gan, n=300) is None
-    assert evaluate_gan(gan, n=300, dataset="some-user-file") is None
+    assert evaluate_model(gan, n=300) is None
+    assert evaluate_model(gan, n=300, dataset="some-user-file") is None
 
 
-def test_evaluate_gan_on_digits(cache_home, monkeypatch, small_digits):
+def test_evaluate_model_on_digits(cache_home, monkeypatch, small_digits):
     # Stand-in digits split (small) so the test stays fast; the real path loads 60,000 images.
     x, y, xt, yt = small_digits
     from tinygan.data import Dataset
@@ -290,7 +290,7 @@ def test_evaluate_gan_on_digits(cache_home, monkeypatch, small_digits):
     monkeypatch.setattr(evaluate, "load_dataset", fake_load)
     monkeypatch.setattr(evaluate, "TrainSettings", lambda: TrainSettings(epochs=1, batch_size=100))
     gan = GAN.from_preset("reference", (28, 28), seed=0, g_hidden=[16], g_batchnorm=False, d_hidden=[16])
-    result = evaluate_gan(gan, n=200, dataset="digits")
+    result = evaluate_model(gan, n=200, dataset="digits")
     assert result["n"] == 200 and result["dataset"] == "digits"
     assert 1 <= result["classes_covered"] <= 10 and 0 < result["max_class_share"] <= 1
     assert result["cis"] >= 1.0 and result["fd"] >= 0.0

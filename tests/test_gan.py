@@ -331,7 +331,7 @@ def test_generator_gradient_through_the_discriminator(seed, half_batch, latent, 
 
 
 def test_slerp_walks_the_great_circle_between_latents():
-    from tinygan.models.model import slerp
+    from tinygan.models.latents import slerp
 
     rng = np.random.default_rng(0)
     a, b = rng.standard_normal((3, 16)), rng.standard_normal((3, 16))

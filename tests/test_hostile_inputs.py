@@ -26,7 +26,7 @@ from tinygan.data import DataError, idx_bytes, load_dataset, read_idx, write_idx
 from tinygan.data import sources as data_sources
 from tinygan.interfaces import cli
 from tinygan.io.checkpoint import CheckpointError, load_checkpoint
-from tinygan.models.gan import seeded_latents
+from tinygan.models.latents import seeded_latents
 
 TINY = ["--dataset", "digits", "--n-train", "256", "--batch-size", "32", "--g-hidden", "16", "--d-hidden", "16",
         "--latent-dim", "8", "--no-eval"]

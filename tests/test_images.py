@@ -1,4 +1,4 @@
-"""Tests for tinygan.io.images: PNG encoding/decoding, image grids and scatter plots."""
+"""PNG encoding/decoding (tinygan.io.png), image grids (tinygan.evaluation.pictures) and scatter plots."""
 
 from __future__ import annotations
 
@@ -11,19 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from tinygan.io.images import (
-    BACKGROUND_COLOR,
-    FAKE_COLOR,
-    GRID_PAD_VALUE,
-    PNG_SIGNATURE,
-    REAL_COLOR,
-    decode_png,
-    image_grid,
-    png_bytes,
-    read_png,
-    scatter_png,
-    write_png,
-)
+from tinygan.evaluation.pictures import GRID_PAD_VALUE, image_grid
+from tinygan.evaluation.scatter import BACKGROUND_COLOR, FAKE_COLOR, REAL_COLOR, scatter_png
+from tinygan.io.png import PNG_SIGNATURE, decode_png, png_bytes, read_png, write_png
 
 
 def _chunks(png: bytes) -> list[tuple[bytes, bytes]]:

@@ -14,9 +14,9 @@ from tinygan import GAN, VAE, CheckpointError, VAEConfig, load_dataset
 from tinygan.data import DataError, Dataset, make_digits
 from tinygan.evaluation import evaluate
 from tinygan.evaluation.evaluate import TrainSettings
-from tinygan.evaluation.reconstructions import comparison_grid, corrupt
+from tinygan.evaluation.pictures import comparison_grid, corrupt
 from tinygan.interfaces import cli, families, train_command
-from tinygan.io.images import read_png
+from tinygan.io.png import read_png
 
 pytestmark = pytest.mark.usefixtures("numpy_one_blas_thread")
 

@@ -14,11 +14,11 @@ import os
 
 from .core import _NUMPY, BACKENDS, ENV_VAR, Array, Backend, BackendError, Random, namespace_of, to_numpy
 from .kernels import kernels_for
-from .ops import Ops, Workspace, writes_out
+from .ops import Ops, Workspace, unit_floats, writes_out
 
 __all__ = [
     "BACKENDS", "ENV_VAR", "Array", "Backend", "BackendError", "Ops", "Random", "Workspace",
-    "cupy_available", "get_backend", "kernels_for", "namespace_of", "to_numpy", "writes_out",
+    "cupy_available", "get_backend", "kernels_for", "namespace_of", "to_numpy", "unit_floats", "writes_out",
 ]
 
 

@@ -88,3 +88,12 @@ class Workspace:
         if a is None or tuple(a.shape) != tuple(shape) or a.dtype != dtype:
             a = self.arrays[name] = self.xp.empty(shape, dtype=dtype)
         return a
+
+
+def unit_floats(xp: Any, x: Array, dtype: Any) -> Array:
+    """``x`` as floats of ``dtype``: uint8 images scaled to [0, 1], anything else converted as it is."""
+    scaled = x.dtype == xp.uint8
+    x = xp.astype(x, dtype)
+    if scaled:
+        x *= 1.0 / 255.0
+    return x

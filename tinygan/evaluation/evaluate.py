@@ -6,7 +6,7 @@ trained by tinygan's own engine on the real training images and cached beside th
 the features and class probabilities that :mod:`tinygan.evaluation.metrics` turns into numbers. No
 pretrained network, nothing downloaded.
 
-:func:`evaluate_gan` picks the family and returns one JSON-serialisable dict; :class:`FDTracker`
+:func:`evaluate_model` picks the family and returns one JSON-serialisable dict; :class:`FDTracker`
 measures the Fréchet distance at intervals during training.
 """
 
@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ..backend import Array, Backend, get_backend, to_numpy
+from ..backend import Array, Backend, get_backend, to_numpy, unit_floats
 from ..data import Dataset, cache_dir, load_dataset
 from ..engine.losses import softmax_cross_entropy
 from ..engine.network import Sequential, mlp
@@ -28,8 +28,8 @@ from ..engine.optim import Adam
 from ..io.checkpoint import load_checkpoint, save_checkpoint
 from ..io.errors import CheckpointError
 from ..models.classes import spread
-from ..models.sampling import SAMPLE_CHUNK, latent_chunks, sample_chunks, sample_gan  # noqa: F401  (sample_chunks: old home)
-from ..training.trainer import Batches, DataPosition, unit_floats
+from ..models.latents import sample_chunks, sample_model
+from ..training.trainer import Batches, DataPosition
 from .metrics import (  # noqa: F401  (re-exported: the metric functions' old home)
     COVERED_FRACTION,
     HQ_STDS,
@@ -222,18 +222,18 @@ def judge_images(clf: Classifier, fake: np.ndarray, test_x: np.ndarray, seed: in
 
 
 def judge_samples(
-    clf: Classifier, gan: Any, n: int, test_x: np.ndarray, seed: int = 0, test_labels: np.ndarray | None = None
+    clf: Classifier, model: Any, n: int, test_x: np.ndarray, seed: int = 0, test_labels: np.ndarray | None = None
 ) -> dict[str, Any]:
-    """:func:`judge_images` of ``n`` samples of ``gan``, generated and judged a chunk at a time.
+    """:func:`judge_images` of ``n`` samples of ``model``, generated and judged a chunk at a time.
 
     Only the judge's features and probabilities of all ``n`` are kept, never the images. A
     conditional model's samples are spread evenly over its classes; with the real images'
     ``test_labels``, :func:`tinygan.evaluation.metrics.conditional_metrics` says how well they fit them.
     """
-    k = getattr(gan.config, "n_classes", 0)
+    k = getattr(model.config, "n_classes", 0)
     labels = spread(n, range(k)) if k else None
     features, probs = [], []
-    for fake in sample_chunks(gan, n, seed, labels=labels):
+    for fake in sample_chunks(model, n, seed, labels=labels):
         features.append(clf.features(fake))
         probs.append(clf.probs(fake))
     fake_features, fake_probs, test_features = np.concatenate(features), np.concatenate(probs), clf.features(test_x)
@@ -243,17 +243,17 @@ def judge_samples(
     return result
 
 
-def evaluate_gan(
-    gan: Any,
+def evaluate_model(
+    model: Any,
     n: int | None = None,
     data_dir: str | None = None,
     seed: int = 0,
     dataset: str | None = None,
 ) -> dict[str, Any] | None:
-    """Quality metrics of ``gan``'s samples for the dataset it was trained on, as a JSON-able dict.
+    """Quality metrics of ``model``'s samples for the dataset it was trained on, as a JSON-able dict.
 
     ``dataset`` names that dataset (the checkpoint meta's ``"dataset"``); without it,
-    ``gan.dataset_name`` is used if set. ``n`` generated samples (default 2,500 for 2-D points,
+    ``model.dataset_name`` is used if set. ``n`` generated samples (default 2,500 for 2-D points,
     10,000 for images) are drawn from latents seeded by ``seed``.
 
     * ``ring``, ``grid``: ``modes``, ``modes_total``, ``hq_percent``, ``reverse_kl`` (and
@@ -271,22 +271,22 @@ def evaluate_gan(
     user ``.npy``/``.npz`` dataset (no mode centres, no class labels to train a judge on).
     Raises :class:`~tinygan.io.errors.DataError` when the dataset's files cannot be found.
     """
-    name = dataset if dataset is not None else getattr(gan, "dataset_name", None)
+    name = dataset if dataset is not None else getattr(model, "dataset_name", None)
     if name is None:
         return None
-    key, kind = str(name).lower(), gan.config.data_kind
+    key, kind = str(name).lower(), model.config.data_kind
     n = DEFAULT_N.get(kind, 2_500) if n is None else int(n)
     if n < 2:
         raise ValueError(f"evaluation needs at least 2 samples, got n={n}")
     if key in MIXTURES and kind == "points":
         real = load_dataset(key, split="test", n=1)  # the dataset describes its own modes
-        result = mode_metrics(sample_gan(gan, n, seed), real.modes, real.mode_std)
-        return {"dataset": key, "n": n, **result, **_elbo(gan, lambda: load_dataset(key, split="test").x, seed)}
+        result = mode_metrics(sample_model(model, n, seed), real.modes, real.mode_std)
+        return {"dataset": key, "n": n, **result, **_elbo(model, lambda: load_dataset(key, split="test").x, seed)}
     if key in LABELLED_IMAGES and kind == "image":
-        clf, test = load_judge(key, data_dir, gan.backend)
-        result = judge_samples(clf, gan, n, test.x, seed, test.labels)
+        clf, test = load_judge(key, data_dir, model.backend)
+        result = judge_samples(clf, model, n, test.x, seed, test.labels)
         result["classifier_test_accuracy"] = clf.accuracy(test.x, test.labels)
-        return {"dataset": key, **result, **_elbo(gan, lambda: test.x, seed)}
+        return {"dataset": key, **result, **_elbo(model, lambda: test.x, seed)}
     return None
 
 
@@ -303,15 +303,15 @@ class FDTracker:
     samples from fixed latents keep successive points comparable.
     """
 
-    def __init__(self, gan: Any, data_dir: str | None = None, n: int = 2_000) -> None:
-        self.clf, test = load_judge(gan.dataset_name, data_dir, gan.backend)
+    def __init__(self, model: Any, data_dir: str | None = None, n: int = 2_000) -> None:
+        self.clf, test = load_judge(model.dataset_name, data_dir, model.backend)
         self.test_features = self.clf.features(test.x)
         self.n = n
 
     @classmethod
-    def supports(cls, gan: Any) -> bool:
-        """True when ``gan`` was trained on a labelled image dataset that a judge can be trained on."""
-        return gan.config.data_kind == "image" and str(gan.dataset_name).lower() in LABELLED_IMAGES
+    def supports(cls, model: Any) -> bool:
+        """True when ``model`` was trained on a labelled image dataset that a judge can be trained on."""
+        return model.config.data_kind == "image" and str(model.dataset_name).lower() in LABELLED_IMAGES
 
-    def __call__(self, gan: Any) -> float:
-        return frechet_distance(self.clf.features(sample_gan(gan, self.n)), self.test_features)
+    def __call__(self, model: Any) -> float:
+        return frechet_distance(self.clf.features(sample_model(model, self.n)), self.test_features)

@@ -13,7 +13,7 @@ import json
 import sys
 
 from ..backend import BackendError
-from ..evaluation.evaluate import EVAL_BYTES_PER_SAMPLE, evaluate_gan
+from ..evaluation.evaluate import EVAL_BYTES_PER_SAMPLE, evaluate_model
 from ..io.errors import CheckpointError, DataError, DivergenceError, UsageError
 from ..io.memory import check_fits
 from .api import load_model
@@ -28,13 +28,13 @@ EXIT_ERROR = 2
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    gan = load_model(args.checkpoint, backend=args.backend)
+    model = load_model(args.checkpoint, backend=args.backend)
     if args.n is not None:
         check_fits(args.n * EVAL_BYTES_PER_SAMPLE, f"--n {args.n}", UsageError)
-    result = evaluate_gan(gan, n=args.n, data_dir=args.data_dir, seed=args.seed or 0)
+    result = evaluate_model(model, n=args.n, data_dir=args.data_dir, seed=args.seed or 0)
     if result is None:
         raise UsageError(
-            f"--checkpoint {args.checkpoint}: no metrics for dataset {gan.dataset_name!r} "
+            f"--checkpoint {args.checkpoint}: no metrics for dataset {model.dataset_name!r} "
             "(metrics exist for digits, mnist, fashion-mnist, ring and grid)"
         )
     print(json.dumps(result, indent=2))

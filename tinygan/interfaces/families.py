@@ -16,7 +16,7 @@ import numpy as np
 
 from ..data import DATASETS, Dataset, load_dataset
 from ..data.validate import check_samples
-from ..evaluation.reconstructions import corrupt, write_reconstructions
+from ..evaluation.pictures import corrupt, write_reconstructions
 from ..io.errors import UsageError
 from ..io.files import atomic_write_bytes
 from ..models.config import PRESETS

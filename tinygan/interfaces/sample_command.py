@@ -18,15 +18,14 @@ from typing import Any
 
 import numpy as np
 
-from ..evaluation.pictures import conditional, interpolation, write_rows
+from ..evaluation.pictures import draw_samples, interpolation, write_rows
 from ..io.arrayfile import write_npy
 from ..io.errors import UsageError
 from ..io.files import atomic_file
 from ..io.memory import check_fits, describe_bytes
 from ..models.classes import class_indices, spread
 from ..models.conditioning import class_names
-from ..models.sampling import sample_chunks
-from ..training.runs import draw_samples
+from ..models.latents import sample_chunks
 from .api import load_model
 from .families import cmd_reconstruct
 
@@ -72,7 +71,7 @@ def _classes(args: argparse.Namespace, model: Any) -> list[int] | None:
     """The classes ``--class`` asks for (``None``: every class of a conditional model, or an unconditional one)."""
     if args.classes is None:
         return None
-    if not conditional(model):
+    if not model.config.conditional:
         raise UsageError(f"--class: {args.checkpoint} holds an unconditional model (trained without "
                          "--conditional), which cannot generate a chosen class")
     try:
@@ -85,7 +84,7 @@ def _write_samples(args: argparse.Namespace, out: Path, model: Any, classes: lis
     n = args.n
     _check_request(n, out, model.config, f"-n {n}")
     labels = None
-    if conditional(model):
+    if model.config.conditional:
         classes = list(range(model.config.n_classes)) if classes is None else classes
         labels = spread(n, classes)
     chunks = sample_chunks(model, n, args.seed or 0, labels=labels)

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from ..data import Dataset, generated_bytes, load_dataset
-from ..evaluation.evaluate import FDTracker, evaluate_gan
+from ..evaluation.evaluate import FDTracker, evaluate_model
 from ..io.checkpoint import read_meta
 from ..io.errors import CheckpointError, DivergenceError, UsageError
 from ..io.files import atomic_write_bytes
@@ -64,7 +64,7 @@ SAVED_RUN_OPTIONS = ("dataset", "n_train", "model", "seed", "conditional")
 class Run:
     """A run set up and ready to train: its model, settings and data, and whether it resumes."""
 
-    gan: GAN
+    model: GAN
     settings: RunSettings
     dataset: Dataset
     resumed: bool
@@ -81,7 +81,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                 return EXIT_INTERRUPTED
             code = _train(run, folder.path, stop)
         if code == 0 and not run.settings.no_eval:
-            _write_eval(folder.path, run.gan, run.settings.data_dir)
+            _write_eval(folder.path, run.model, run.settings.data_dir)
     finally:
         if folder is not None:
             folder.release()
@@ -101,14 +101,14 @@ def _set_up(args: argparse.Namespace, folder: RunFolder, stop: StopSignal) -> Ru
     """Everything before the first step; a failure, or a signal, undoes the start."""
     try:
         run = _resume(args, folder.path) if args.resume else _start(args)
-        run.gan.dataset_name = run.dataset.name
-        check_enough_data(len(run.dataset), run.gan.config)  # before anything is written
-        if not run.settings.no_eval and FDTracker.supports(run.gan):
-            run.fd = FDTracker(run.gan, run.settings.data_dir)
+        run.model.dataset_name = run.dataset.name
+        check_enough_data(len(run.dataset), run.model.config)  # before anything is written
+        if not run.settings.no_eval and FDTracker.supports(run.model):
+            run.fd = FDTracker(run.model, run.settings.data_dir)
         if stop.received is None:
             if run.resumed:
-                trim_metrics(folder.path / "metrics.jsonl", run.gan.step)
-            write_run_config(folder.path, run.settings, run.gan, run.dataset)
+                trim_metrics(folder.path / "metrics.jsonl", run.model.step)
+            write_run_config(folder.path, run.settings, run.model, run.dataset)
             return run
     except BaseException:
         folder.abandon()
@@ -151,9 +151,9 @@ def _start(args: argparse.Namespace) -> Run:
     check_options(settings.model, settings.overrides, settings.conditional)  # before loading data
     dataset = _load_data(settings)
     if family(settings.model) is not GAN:
-        gan, settings.model = build_vae(settings.model, dataset, settings.overrides, args.backend, settings.seed)
-        settings.total_steps = _total_steps(args, len(dataset), gan.config.batch_size)
-        return Run(gan, settings, dataset, resumed=False)
+        model, settings.model = build_vae(settings.model, dataset, settings.overrides, args.backend, settings.seed)
+        settings.total_steps = _total_steps(args, len(dataset), model.config.batch_size)
+        return Run(model, settings, dataset, resumed=False)
     try:
         overrides = stretch_batchnorm(settings.overrides, preset_config(settings.model, dataset.sample_shape,
                                                                           dataset.kind))
@@ -164,10 +164,10 @@ def _start(args: argparse.Namespace) -> Run:
             raise
         raise UsageError(f"model options: {e}") from None
     check_model_memory(config, settings.overrides)
-    gan = GAN(config, backend=args.backend, seed=settings.seed)
+    model = GAN(config, backend=args.backend, seed=settings.seed)
     settings.model = preset_for(settings.model, dataset.kind)
     settings.total_steps = _total_steps(args, len(dataset), config.batch_size * config.n_critic)
-    return Run(gan, settings, dataset, resumed=False)
+    return Run(model, settings, dataset, resumed=False)
 
 
 # -- a resumed run ----------------------------------------------------------------------------
@@ -185,45 +185,45 @@ def _resume(args: argparse.Namespace, run_dir: Path) -> Run:
                 "drop the option, or start a new run with --out"
             )
     check_options(saved.model, _given_overrides(args))
-    gan, recorded = _resumed_model(args, run_dir, saved, config)
-    _apply_resume_options(args, gan)
+    model, recorded = _resumed_model(args, run_dir, saved, config)
+    _apply_resume_options(args, model)
     settings = replace(
         saved, data_dir=args.data_dir or saved.data_dir, no_eval=saved.no_eval or args.no_eval,
         **{k: getattr(args, k) for k in RunSettings.CADENCES if getattr(args, k) is not None},
     )
     dataset = _load_data(settings)
     check_same_data(run_dir, recorded, dataset)
-    rows = gan.config.batch_size * getattr(gan.config, "n_critic", 1)  # the data one step uses
+    rows = model.config.batch_size * getattr(model.config, "n_critic", 1)  # the data one step uses
     settings.total_steps = _total_steps(args, len(dataset), rows, saved.total_steps)
-    return Run(gan, settings, dataset, resumed=True)
+    return Run(model, settings, dataset, resumed=True)
 
 
 def _resumed_model(args: argparse.Namespace, run_dir: Path, saved: RunSettings, config: dict) -> tuple[GAN, Any]:
     """The model to continue, and the fingerprint of the data it was trained on (``None`` if not recorded)."""
     checkpoint = run_dir / "checkpoint.npz"
     if checkpoint.exists():
-        gan = load_model(str(checkpoint), backend=args.backend)
-        print(f"resuming {run_dir} at step {gan.step}", file=sys.stderr)
-        return gan, read_meta(checkpoint).get("training_data")
+        model = load_model(str(checkpoint), backend=args.backend)
+        print(f"resuming {run_dir} at step {model.step}", file=sys.stderr)
+        return model, read_meta(checkpoint).get("training_data")
     try:  # stopped before its first checkpoint: step 0 is the saved model, freshly initialised
-        gan = from_saved_config(saved.model, config.get("model"), args.backend, saved.seed)
+        model = from_saved_config(saved.model, config.get("model"), args.backend, saved.seed)
     except (TypeError, ValueError) as e:
         raise UsageError(f"--resume {run_dir}: no checkpoint yet and config.json has no usable model ({e})") from None
     print(f"resuming {run_dir}: no checkpoint was written yet, starting at step 0", file=sys.stderr)
-    return gan, config.get("dataset")
+    return model, config.get("dataset")
 
 
-def _apply_resume_options(args: argparse.Namespace, gan: GAN) -> None:
+def _apply_resume_options(args: argparse.Namespace, model: GAN) -> None:
     """Apply --lr-g/--lr-d/--real-label to a resumed run; refuse changes to its architecture."""
     for key, value in _given_overrides(args).items():
-        current = getattr(gan.config, key)
+        current = getattr(model.config, key)
         if key in RESUMABLE_OPTIONS:
             if value != current:
-                setattr(gan.config, key, value)
+                setattr(model.config, key, value)
                 print(f"resuming with --{key.replace('_', '-')} {value:g} (was {current:g})", file=sys.stderr)
             continue
         if key.endswith("_batchnorm"):
-            n = len(getattr(gan.config, key.replace("batchnorm", "hidden")))
+            n = len(getattr(model.config, key.replace("batchnorm", "hidden")))
             value, current = (v if isinstance(v, list) else [v] * n for v in (value, current))
         if value != current:
             raise UsageError(
@@ -236,16 +236,16 @@ def _apply_resume_options(args: argparse.Namespace, gan: GAN) -> None:
 
 
 def _train(run: Run, run_dir: Path, stop: StopSignal) -> int:
-    gan, settings, dataset = run.gan, run.settings, run.dataset
+    model, settings, dataset = run.model, run.settings, run.dataset
     total = settings.total_steps
     print(
-        f"training {settings.model} on {dataset.name} ({len(dataset)} samples) with {gan.backend.name}: "
-        f"{total} steps of batch {gan.config.batch_size} -> {run_dir}",
+        f"training {settings.model} on {dataset.name} ({len(dataset)} samples) with {model.backend.name}: "
+        f"{total} steps of batch {model.config.batch_size} -> {run_dir}",
         file=sys.stderr,
     )
-    originals = originals_for(gan, settings.dataset, settings.data_dir, dataset)
-    recorder = RunRecorder(run_dir, gan, settings, dataset, run.resumed, run.fd, originals)
-    display = ProgressDisplay(metrics=gan.PROGRESS)
+    originals = originals_for(model, settings.dataset, settings.data_dir, dataset)
+    recorder = RunRecorder(run_dir, model, settings, dataset, run.resumed, run.fd, originals)
+    display = ProgressDisplay(metrics=model.PROGRESS)
 
     def on_step(p: Progress) -> bool:
         display.update(p)
@@ -255,23 +255,23 @@ def _train(run: Run, run_dir: Path, stop: StopSignal) -> int:
     try:
         # Overflow on the way to NaN is expected once training diverges; the guard reports it.
         with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-            gan.fit(dataset.x, steps=total, log_every=settings.log_every, callback=on_step,
-                    y=training_labels(gan, dataset))
+            model.fit(dataset.x, steps=total, log_every=settings.log_every, callback=on_step,
+                    y=training_labels(model, dataset))
             recorder.finish()
     except DivergenceError as e:
-        raise UsageError(_divergence_advice(e, gan, run_dir)) from None
+        raise UsageError(_divergence_advice(e, model, run_dir)) from None
     except OSError as e:  # a full disk, say: name the file and what is kept
         raise UsageError(f"{e.filename or run_dir}: cannot write ({e.strerror or e}); {_kept(run_dir)}") from None
     except KeyboardInterrupt:  # a second signal: out now, without saving
         display.close()
-        print(f"interrupted again at step {gan.step}: {_kept(run_dir)}", file=sys.stderr)
+        print(f"interrupted again at step {model.step}: {_kept(run_dir)}", file=sys.stderr)
         return EXIT_INTERRUPTED
     finally:
         recorder.close()
         display.close()
     if stop.received is not None:
         print(
-            f"{signal.Signals(stop.received).name}: stopped at step {gan.step} of {total}; checkpoint saved to "
+            f"{signal.Signals(stop.received).name}: stopped at step {model.step} of {total}; checkpoint saved to "
             f"{recorder.checkpoint}\n{_resume_hint(run_dir)}",
             file=sys.stderr,
         )
@@ -299,8 +299,8 @@ def _resume_hint(run_dir: Path) -> str:
     return f"resume with: python -m tinygan train --resume {shlex.quote(str(run_dir))}"
 
 
-def _divergence_advice(error: DivergenceError, gan: GAN, run_dir: Path) -> str:
-    lower, names, more = remedies(gan)
+def _divergence_advice(error: DivergenceError, model: GAN, run_dir: Path) -> str:
+    lower, names, more = remedies(model)
     last_saved = _saved_step(run_dir)
     if last_saved is None:
         kept = "no checkpoint had been written yet"
@@ -314,7 +314,7 @@ def _divergence_advice(error: DivergenceError, gan: GAN, run_dir: Path) -> str:
     return f"{error}; {kept}. Remedies: {retry}{more}"
 
 
-def _write_eval(run_dir: Path, gan: GAN, data_dir: str | None) -> None:
-    result = evaluate_gan(gan, data_dir=data_dir)
+def _write_eval(run_dir: Path, model: GAN, data_dir: str | None) -> None:
+    result = evaluate_model(model, data_dir=data_dir)
     if result is not None:
         atomic_write_bytes(run_dir / "eval.json", json.dumps(result, indent=2).encode())

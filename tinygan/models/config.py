@@ -31,6 +31,13 @@ class ModelConfig:
 
     FAMILY: ClassVar[str] = "model"
     RENAMED: ClassVar[dict[str, str]] = {}
+    CONDITIONS: ClassVar[bool] = False  # whether the family has a class-conditional form
+    n_classes = 0  # the number of classes of a conditional model (a field where the family has one)
+
+    @property
+    def conditional(self) -> bool:
+        """Whether the model generates a class it is asked for (and trains on labels)."""
+        return self.n_classes > 0
 
     @property
     def data_dim(self) -> int:
@@ -85,6 +92,7 @@ class GANConfig(ModelConfig):
     """
 
     FAMILY: ClassVar[str] = "GAN"
+    CONDITIONS: ClassVar[bool] = True
     # Fields' earlier names, as checkpoints and config.json files written before the rename hold them.
     RENAMED: ClassVar[dict[str, str]] = {"g_ema": "g_ema_decay"}
 

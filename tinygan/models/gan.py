@@ -38,7 +38,8 @@ from .classes import sample_labels
 from .conditioning import Conditioning, check_discriminator, class_names, input_sizes, with_projection_head
 from .config import GANConfig, preset_config
 from .critic import Critic
-from .model import Model, check_io, decayed, seeded_latents
+from .latents import seeded_latents
+from .model import Model, check_io, decayed
 
 __all__ = ["GAN", "decayed", "seeded_latents"]
 

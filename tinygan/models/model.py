@@ -26,35 +26,6 @@ from ..io.errors import DivergenceError
 from .averaging import AveragedNetwork
 
 
-def seeded_latents(n: int, latent_dim: int, seed: int) -> np.ndarray:
-    """``n`` latent vectors from ``seed``, drawn on the host so that every backend sees the same ones.
-
-    Drawn row by row from one stream: the first ``k`` rows do not depend on ``n``.
-    """
-    return np.random.default_rng(seed).standard_normal((n, latent_dim)).astype(np.float32)
-
-
-def slerp(a: np.ndarray, b: np.ndarray, steps: int) -> np.ndarray:
-    """``steps`` points from each row of ``a`` to the same row of ``b`` along the great circle: ``(rows, steps, dim)``.
-
-    Spherical interpolation ``sin((1−t)Ω)/sin Ω · a + sin(tΩ)/sin Ω · b`` (cos Ω = â·b̂) keeps the
-    points at the norms Gaussian latents have; a straight line between two such latents passes
-    through the low-norm middle that a generator never saw. Nearly parallel rows fall back to the line.
-    """
-    t = np.linspace(0.0, 1.0, steps)[None, :, None]
-    a64, b64 = np.asarray(a, np.float64)[:, None, :], np.asarray(b, np.float64)[:, None, :]
-    cos = np.sum(a64 * b64, axis=2, keepdims=True) / (
-        np.linalg.norm(a64, axis=2, keepdims=True) * np.linalg.norm(b64, axis=2, keepdims=True) + 1e-12
-    )
-    omega = np.arccos(np.clip(cos, -1.0, 1.0))
-    sin = np.sin(omega)
-    straight = sin < 1e-6
-    safe = np.where(straight, 1.0, sin)
-    wa = np.where(straight, 1.0 - t, np.sin((1.0 - t) * omega) / safe)
-    wb = np.where(straight, t, np.sin(t * omega) / safe)
-    return (wa * a64 + wb * b64).astype(np.float32)
-
-
 def decayed(lr: float, decay: float, done: Any, total: Any) -> Any:
     """``lr · decay^(done / total)``: the learning rate after ``done`` of ``total`` steps.
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ..backend import Array, Backend, Workspace, to_numpy
+from ..backend import Array, Backend, Workspace, to_numpy, unit_floats
 from ..engine.elbo import GaussianLatent, bernoulli_nll, gaussian_nll
 from ..engine.layers import Layer, sigmoid
 from ..engine.network import mlp
@@ -187,7 +187,7 @@ class VAE(Model):
         flat = np.asarray(x).reshape(len(x), -1)
         for i in range(0, len(flat), batch):
             chunk = self.backend.asarray(flat[i : i + batch])
-            yield i, self.xp.astype(chunk, self.dtype) * (1.0 / 255.0 if flat.dtype == np.uint8 else 1.0)
+            yield i, unit_floats(self.xp, chunk, self.dtype)
 
     def reconstruct(self, x: np.ndarray, batch: int = 1000) -> np.ndarray:
         """Decoded posterior means ``dec(μ(x))`` of ``x`` (uint8 images, floats in [0, 1], or points).

@@ -11,7 +11,6 @@ intervals, checkpoints, sample pictures and Fréchet-distance points, each at it
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -19,17 +18,13 @@ from typing import Any
 import numpy as np
 
 from ..data import DATASETS, Dataset
-from ..evaluation.pictures import class_grid, conditional, write_rows
-from ..evaluation.reconstructions import write_reconstructions
+from ..evaluation.pictures import write_reconstructions, write_samples
 from ..io.errors import UsageError
 from ..io.files import atomic_write_bytes, open_for_append, read_regular
-from ..io.images import image_grid, scatter_png, write_png
-from ..models.gan import seeded_latents
+from ..models.latents import seeded_latents
 from .guard import check_parameters
 from .rundir import RUN_FILES  # noqa: F401  (re-exported: its old home)
 from .trainer import Progress
-
-CLASS_GRID_COLUMNS = 10
 
 
 @dataclass
@@ -178,31 +173,6 @@ def trim_metrics(path: Path, step: int) -> None:
         if line.endswith(b"\n") and isinstance(at, (int, float)) and at <= step:
             kept.append(line)
     atomic_write_bytes(path, b"".join(kept))  # always anew: a hard link planted there is broken off
-
-
-def write_samples(path: Path, model: Any, z: np.ndarray, real: Dataset | None = None) -> None:
-    """A grid of generated images, or for 2-D points a plot of generated over real points.
-
-    A conditional model's images form its class grid: a row per class, the first
-    :data:`CLASS_GRID_COLUMNS` latents of ``z`` down the columns.
-    """
-    if conditional(model) and model.config.data_kind == "image":
-        columns = min(len(z), CLASS_GRID_COLUMNS)
-        write_rows(path, model.config, class_grid(model, z[:columns]), columns)
-        return
-    draw_samples(path, model.config, model.sample(z.shape[0], z=z), real)
-
-
-def draw_samples(path: Path, config: Any, fake: np.ndarray, real: Dataset | None = None) -> None:
-    """:func:`write_samples` of samples ``fake`` of a model of ``config``, already generated."""
-    if config.data_kind == "image" and len(config.data_shape) == 2:
-        write_png(path, image_grid(fake))
-    elif config.data_kind == "image":
-        side = math.isqrt(config.data_dim)
-        write_png(path, image_grid(fake.reshape(-1, side, side)))
-    else:
-        reference = None if real is None else real.x[: fake.shape[0]]
-        scatter_png(path, fake[:, :2], None if reference is None else reference[:, :2])
 
 
 class RunRecorder:

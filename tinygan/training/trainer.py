@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from ..backend import Array, Backend, BackendError, Random, get_backend, to_numpy
+from ..backend import Array, Backend, BackendError, Random, get_backend, to_numpy, unit_floats
 from ..data.validate import check_labels, check_samples
 from ..io.checkpoint import load_checkpoint, save_checkpoint
 from ..io.errors import CheckpointError, DataError, DivergenceError
@@ -87,15 +87,6 @@ def _is_count(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool) and v >= 0
 
 
-def unit_floats(xp: Any, x: Array, dtype: Any) -> Array:
-    """A gathered batch as floats: uint8 images scaled to [0, 1], anything else converted as it is."""
-    scaled = x.dtype == xp.uint8
-    x = xp.astype(x, dtype)
-    if scaled:
-        x *= 1.0 / 255.0
-    return x
-
-
 class Batches:
     """Shuffled mini-batches gathered on the device from data that stays in its compact dtype.
 
@@ -138,11 +129,6 @@ class Batches:
         return batch, None if self.labels is None else xp.take(self.labels, idx, axis=0)
 
 
-def check_training_data(x: Any, data_shape: tuple[int, ...], kind: str, name: str = "training data") -> np.ndarray:
-    """Validate ``x``, returned as ``(N, data_dim)`` (a view where possible): :func:`tinygan.data.check_samples`."""
-    return check_samples(x, name=name, data_shape=data_shape, kind=kind)
-
-
 def fit(
     model: Any,
     x: np.ndarray,
@@ -173,7 +159,8 @@ def fit(
         raise ValueError(f"batch size must be a positive multiple of pack={pack}, got {batch_size}")
     if log_every < 1:
         raise ValueError(f"log_every must be >= 1, got {log_every}")
-    x, labels = check_training_data(x, config.data_shape, config.data_kind), _training_labels(model, labels, len(x))
+    x = check_samples(x, name="training data", data_shape=config.data_shape, kind=config.data_kind)
+    labels = _training_labels(model, labels, len(x))
     rows = check_enough_data(len(x), config, batch_size)
     position = DataPosition() if position is None else position
     batches = Batches(x, position, model.rng, rows, model.dtype, labels)
@@ -209,14 +196,14 @@ def _train_step(model: Any, real: Array, labels: Array | None) -> dict[str, Arra
 
 def _training_labels(model: Any, labels: Any, n: int) -> np.ndarray | None:
     """The checked labels of ``n`` samples for ``model``: required by a conditional model, refused by others."""
-    k = getattr(model.config, "n_classes", 0)
+    k = model.config.n_classes
     if labels is None:
         if k:
             raise DataError(f"training labels: a conditional model ({k} classes) trains on labelled data: "
                             "fit(x, y=labels)")
         return None
-    if not hasattr(model.config, "n_classes"):
-        raise DataError("training labels: a VAE trains without class labels; call fit(x) without y")
+    if not model.config.CONDITIONS:
+        raise DataError(f"training labels: a {model.config.FAMILY} trains without class labels; call fit(x) without y")
     if not k:
         raise DataError("training labels: given to an unconditional model (n_classes = 0); build one with "
                         "n_classes=K to train on classes")
