@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tinygan.cli import build_parser
+from tinygan.interfaces.cli import build_parser
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
