@@ -18,7 +18,7 @@ from tinygan import GAN
 from tinygan.backend import Ops, cupy_available, pool
 from tinygan.engine.layers import Dense
 from tinygan.engine.optim import Adam
-from tinygan.models.config import preset_config
+from tinygan.models.config import GANConfig
 
 BENCH_DIR = Path(__file__).resolve().parent.parent / "benchmarks"
 sys.path.insert(0, str(BENCH_DIR))
@@ -33,7 +33,7 @@ def _tiny_gan(**overrides):
     """latent 2 → 3 → 5 (G) and 5 → 4 → 1 (D)."""
     settings = {"latent_dim": 2, "g_hidden": [3], "g_batchnorm": [True], "d_hidden": [4], "d_dropout": 0.0}
     settings.update(overrides)
-    return GAN(preset_config("default", (5,), data_kind="image", **settings), backend="numpy")
+    return GAN(GANConfig.from_preset("default", (5,), data_kind="image", **settings), backend="numpy")
 
 
 def test_floor_flops_match_a_hand_count():

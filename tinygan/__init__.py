@@ -3,7 +3,7 @@
 from .backend import Backend, BackendError, get_backend
 from .data import Dataset, load_dataset
 from .engine.layers import BatchNorm, Dense, Dropout, Layer, LeakyReLU, Maxout, ReLU, Sigmoid, Tanh
-from .engine.losses import bce_with_logits, softmax_cross_entropy
+from .engine.logit_losses import bce_with_logits, softmax_cross_entropy
 from .engine.network import Sequential, mlp
 from .engine.optim import SGD, Adam
 from .interfaces.api import GAN, VAE
