@@ -183,7 +183,7 @@ def _resume(args: argparse.Namespace, run_dir: Path) -> Run:
                 f"--{key.replace('_', '-')}: a resumed run keeps its saved {key} ({getattr(saved, key)!r}); "
                 "drop the option, or start a new run with --out"
             )
-    check_options(model_class(saved.model), saved.model, _given_overrides(args))
+    check_options(model_class(saved.model), saved.model, _given_overrides(args), saved.conditional)
     model, recorded = _resumed_model(args, run_dir, saved, config)
     _apply_resume_options(args, model)
     settings = replace(

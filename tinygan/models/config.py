@@ -207,11 +207,18 @@ class GANConfig(ModelConfig):
         _check_classes(self)
 
 
+# Settings that belong to one objective, with the value that means "not used": set apart from it under
+# another objective they would be ignored, so they are refused alike.
+OBJECTIVE_SETTINGS = {"real_label": ("bce", 1.0, "label smoothing"), "gp_weight": ("wgan-gp", 10.0, "the gradient "
+                      "penalty's weight"), "wgan_clip": ("wgan", 0.01, "weight clipping")}
+
+
 def _check_critic(c: GANConfig) -> None:
     """Settings that are valid alone but not together with the objective."""
-    if c.real_label != 1.0 and c.loss != "bce":
-        raise ValueError(f"GAN config real_label = {c.real_label!r}: label smoothing belongs to the bce loss, "
-                         f"not {c.loss}")
+    for name, (loss, unused, what) in OBJECTIVE_SETTINGS.items():
+        if getattr(c, name) != unused and c.loss != loss:
+            raise ValueError(f"GAN config {name} = {getattr(c, name)!r}: {what} belongs to the {loss} loss, "
+                             f"not {c.loss}")
     if c.loss == "wgan-gp" or c.r1_gamma > 0:
         why = "a gradient penalty (loss wgan-gp or r1_gamma > 0) needs the gradient of D's input gradient"
         if c.d_batchnorm is True or (isinstance(c.d_batchnorm, list) and any(c.d_batchnorm)):
