@@ -5,7 +5,22 @@ from .backend import Backend, BackendError, get_backend
 from .config import PRESETS, GANConfig
 from .data import Dataset, load_dataset
 from .errors import CheckpointError, DataError, DivergenceError
-from .layers import BatchNorm, Dense, Dropout, Layer, LeakyReLU, Maxout, ReLU, Sigmoid, Tanh
+from .layers import (
+    BatchNorm,
+    BatchNorm2d,
+    Conv2d,
+    ConvTranspose2d,
+    Dense,
+    Dropout,
+    Flatten,
+    Layer,
+    LeakyReLU,
+    Maxout,
+    ReLU,
+    Reshape,
+    Sigmoid,
+    Tanh,
+)
 from .losses import bce_with_logits, softmax_cross_entropy
 from .network import Sequential, mlp
 from .optim import SGD, Adam
@@ -31,12 +46,17 @@ __all__ = [
     "Backend",
     "BackendError",
     "BatchNorm",
+    "BatchNorm2d",
+    "Conv2d",
+    "ConvTranspose2d",
     "Dense",
     "Dropout",
+    "Flatten",
     "Layer",
     "LeakyReLU",
     "Maxout",
     "ReLU",
+    "Reshape",
     "SGD",
     "Sequential",
     "Sigmoid",
