@@ -130,6 +130,15 @@ class _Conv(Layer):
         """``dW``, as ``compute(out)`` returns it, added into (or written over) the weight gradient."""
         self.add_gradient("W", compute)
 
+    def linear(self, x: Array) -> Array:
+        """The forward pass without bias, on an input shaped like the latest forward's."""
+        raise NotImplementedError
+
+    def backward_weight_gradient(self, d_bar: Array, dy: Array) -> Array:
+        """``∂⟨d_bar, backward(dy)⟩/∂W``, the input gradient's derivative in W (see :mod:`tinygan.double_backward`),
+        in scratch space that the caller may overwrite."""
+        raise NotImplementedError
+
     def _add_bias_gradient(self, dy: Array) -> None:
         rows = self.xp.reshape(dy, (-1, dy.shape[3]))
         self.add_gradient("b", lambda out: self.ops.sum(rows, axis=0, out=out))
@@ -186,6 +195,16 @@ class Conv2d(_Conv):
             self._add_bias_gradient(dy)
         return self._transpose(dy, self._matrix()) if need_dx else None
 
+    def linear(self, x: Array) -> Array:
+        """``im2col(x) W``; right after :meth:`backward_weight_gradient` of the same ``x``, its patches are reused."""
+        return self._correlate(x, self._matrix())
+
+    def backward_weight_gradient(self, d_bar: Array, dy: Array) -> Array:
+        """``im2col(δ̄)ᵀ dy``: ``backward(dy) = col2im(dy Wᵀ)`` and col2im is the adjoint of im2col."""
+        self.kept = None
+        w = self.params["W"]
+        return self._weight_product(d_bar, dy, self.work.get("dW_second", w.shape, w.dtype))
+
 
 class ConvTranspose2d(_Conv):
     """Transposed convolution (PyTorch's ``conv_transpose2d``) of ``(N, H, W, c_in)`` to ``(N, Ho, Wo, c_out)``.
@@ -235,3 +254,12 @@ class ConvTranspose2d(_Conv):
             self._add_weight_gradient(lambda out: self._weight_product(dy, self.x, out))
             self._add_bias_gradient(dy)
         return self._correlate(dy, self._matrix()) if need_dx else None
+
+    def linear(self, x: Array) -> Array:
+        return self._transpose(x, self._matrix())
+
+    def backward_weight_gradient(self, d_bar: Array, dy: Array) -> Array:
+        """``im2col(dy)ᵀ δ̄``: ``backward(dy) = im2col(dy) W``."""
+        self.kept = None
+        w = self.params["W"]
+        return self._weight_product(dy, d_bar, self.work.get("dW_second", w.shape, w.dtype))
