@@ -71,8 +71,8 @@ class _Conv(Layer):
             self.taps = Taps(self.kernel, self.stride, self.padding, image, grid)
         return self.taps
 
-    def _chunks(self, n: int, channels: int, dtype: Any) -> list[tuple[int, int]]:
-        step = self.taps.chunk(channels, self.xp.finfo(dtype).bits // 8)
+    def _chunks(self, n: int, channels: int, dtype: Any, share: float = 1.0) -> list[tuple[int, int]]:
+        step = self.taps.chunk(channels, self.xp.finfo(dtype).bits // 8, share)
         return [(lo, min(n, lo + step)) for lo in range(0, n, step)]
 
     def _patches(self, img: Array, lo: int, hi: int) -> Array:
@@ -99,17 +99,21 @@ class _Conv(Layer):
         return xp.reshape(y, (n, gh, gw, w.shape[1]))
 
     def _transpose(self, grid: Array, w: Array) -> Array:
-        """``col2im(grid Wᵀ)``: ``(n, Ho, Wo, c_grid)`` → ``(n, H, W, c_image)``, the adjoint of :meth:`_correlate`."""
+        """``col2im(grid Wᵀ)``: ``(n, Ho, Wo, c_grid)`` → ``(n, H, W, c_image)``, the adjoint of :meth:`_correlate`.
+
+        Its patches live only within a chunk, so they get a quarter of the patch budget.
+        """
         xp, ops, (gh, gw) = self.xp, self.ops, self.taps.grid
         n, c_image = grid.shape[0], w.shape[0] // self.kernel**2
-        chunks = self._chunks(n, c_image, grid.dtype)
+        chunks = self._chunks(n, c_image, grid.dtype, share=0.25)
         buf = self.work.get("dcols", ((chunks[0][1]) * gh * gw, w.shape[0]), grid.dtype)
+        img = xp.empty((n, *self.taps.image, c_image), dtype=grid.dtype) if ops.native else None
         parts = []
         for lo, hi in chunks:
             rows = xp.reshape(grid[lo:hi, ...], ((hi - lo) * gh * gw, w.shape[1]))
             dcols = ops.matmul(rows, w.T, out=None if buf is None else buf[: (hi - lo) * gh * gw, :])
-            parts.append(self.taps.scatter(xp, dcols, ops.native))
-        return parts[0] if len(parts) == 1 else xp.concat(parts, axis=0)
+            parts.append(self.taps.scatter(xp, dcols, ops.native, None if img is None else img[lo:hi, ...]))
+        return img if img is not None else parts[0] if len(parts) == 1 else xp.concat(parts, axis=0)
 
     def _weight_product(self, img: Array, grid: Array, out: Array | None) -> Array:
         """``im2col(img)ᵀ grid``, summed over chunks of images: the gradient of ``⟨grid, im2col(img) W⟩`` in W."""

@@ -21,7 +21,8 @@ from typing import Any
 from ..backend import Array
 
 GATHER_BYTES = 64 * 2**20
-"""Most bytes of patches a layer gathers at once: beyond it, a batch is processed in chunks of images."""
+"""Most bytes of patches a layer keeps from its forward to its backward: beyond it, a batch is processed
+in chunks of images. The input gradient's patches, which live only within one chunk, get a quarter of it."""
 
 
 def output_size(size: int, kernel: int, stride: int, padding: int) -> int:
@@ -48,10 +49,10 @@ class Taps:
         self.rows = [tap_range(a, image[0], grid[0], stride, padding) for a in range(kernel)]
         self.cols = [tap_range(b, image[1], grid[1], stride, padding) for b in range(kernel)]
 
-    def chunk(self, channels: int, itemsize: int) -> int:
-        """Images per chunk, so that one chunk's patches stay within :data:`GATHER_BYTES`."""
+    def chunk(self, channels: int, itemsize: int, share: float = 1.0) -> int:
+        """Images per chunk, so that one chunk's patches stay within ``share`` of :data:`GATHER_BYTES`."""
         per_image = self.grid[0] * self.grid[1] * self.kernel**2 * channels * itemsize
-        return max(1, GATHER_BYTES // max(per_image, 1))
+        return max(1, int(GATHER_BYTES * share) // max(per_image, 1))
 
     def gather(self, xp: Any, img: Array, out: Array | None) -> Array:
         """im2col: ``(n, H, W, c)`` → patches ``(n·Ho·Wo, k·k·c)``, rows in (n, i, j) and columns in
@@ -67,14 +68,19 @@ class Taps:
                     cols[:, ci, cj, a, b, :] = img[:, pi, pj, :]
         return xp.reshape(cols, (n * gh * gw, k * k * c))
 
-    def scatter(self, xp: Any, cols: Array, native: bool) -> Array:
+    def scatter(self, xp: Any, cols: Array, native: bool, out: Array | None = None) -> Array:
         """col2im, the adjoint of :meth:`gather`: patches ``(n·Ho·Wo, k·k·c)`` → image ``(n, H, W, c)``,
-        each pixel the sum of the patch entries that were gathered from it (k² strided slice-adds)."""
+        each pixel the sum of the patch entries that were gathered from it (k² strided slice-adds);
+        written into ``out`` where given."""
         (gh, gw), k = self.grid, self.kernel
         c = cols.shape[1] // (k * k)
         n = cols.shape[0] // (gh * gw)
         cols = xp.reshape(cols, (n, gh, gw, k, k, c))
-        img = xp.zeros((n, *self.image, c), dtype=cols.dtype)
+        if out is None:
+            img = xp.zeros((n, *self.image, c), dtype=cols.dtype)
+        else:
+            img = out
+            img[...] = 0
         for a, (ci, pi) in enumerate(self.rows):
             for b, (cj, pj) in enumerate(self.cols):
                 if ci.stop > ci.start and cj.stop > cj.start:
