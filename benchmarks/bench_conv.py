@@ -174,7 +174,11 @@ def header(threads: int | None, torch: Any) -> str:
         blas = "unknown"
     peer = f"torch {torch.__version__} ({torch.get_num_threads()} threads)" if torch is not None else "torch absent"
     return (f"CPU: {model} ({os.cpu_count()} cores visible, {threads or 'all'} used); BLAS: {blas}; "
-            f"numpy {np.__version__}; {peer}; load average {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+            f"numpy {np.__version__}; {peer}; load average at the start {_load()}")
+
+
+def _load() -> str:
+    return " ".join(f"{v:.2f}" for v in os.getloadavg())
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -204,6 +208,7 @@ def main(argv: list[str] | None = None) -> None:
         for batch in args.batches:
             samples = measure(runners(SHAPES[shape], batch, torch), args.rounds, args.warmup)
             print("\n".join(rows_of(shape, batch, samples)), flush=True)
+    print(f"\nLoad average at the end: {_load()}")
     if args.memory:
         print("\n" + peak_memory())
 
