@@ -272,6 +272,27 @@ def test_chunks_of_images_give_the_whole_batch_result(backend, monkeypatch, tran
         np.testing.assert_allclose(chunked, whole, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("transpose", [False, True], ids=["conv2d", "conv-transpose2d"])
+def test_threads_split_im2col_and_col2im_by_images_without_changing_a_bit(transpose):
+    from tinygan.backend import pool
+
+    layer = (lambda: ConvTranspose2d(8, 8, 4, 2, 1)) if transpose else (lambda: Conv2d(8, 8, 4, 2, 1))
+    x = random_array(1, (67, 14, 14, 8)).astype(np.float32)  # over MIN_PARALLEL elements of patches: threads start
+    results = []
+    try:
+        for threads in (1, 3):
+            pool.set_threads(threads)
+            net = Sequential([layer()], "numpy", seed=3)
+            out = net.forward(x)
+            net.zero_grad()
+            dx = net.backward(np.asarray(random_array(2, tuple(out.shape)), np.float32))
+            results.append([out.copy(), net.grads.copy(), dx.copy()])
+    finally:
+        pool.set_pool(None)
+    for one, split in zip(*results, strict=True):
+        np.testing.assert_array_equal(split, one)
+
+
 def test_the_gathered_patches_stay_within_the_budget(monkeypatch):
     monkeypatch.setattr(taps, "GATHER_BYTES", 64 * 1024)
     net = Sequential([Conv2d(8, 16, 4, 2, 1)], "numpy", dtype="float32")

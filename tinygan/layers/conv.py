@@ -26,6 +26,7 @@ import math
 from typing import Any
 
 from ..backend import Array, Random
+from ..backend.pool import block_pool
 from .base import Layer
 from .taps import Taps, output_size
 
@@ -75,6 +76,15 @@ class _Conv(Layer):
         step = self.taps.chunk(channels, self.xp.finfo(dtype).bits // 8, share)
         return [(lo, min(n, lo + step)) for lo in range(0, n, step)]
 
+    def _split(self, fn: Any, n: int, per_image: int) -> None:
+        """``fn(lo, hi)`` over images ``0:n``, split among the block pool's threads on NumPy (copies and adds
+        of whole images: the same bits however the batch is split); in one call elsewhere."""
+        if self.kernels is not None or not self.ops.native or n < 2:
+            fn(0, n)
+            return
+        parts = min(block_pool().threads, n)
+        block_pool().run(lambda i, j: fn(n * i // parts, n * j // parts), parts, per_image * n // parts)
+
     def _patches(self, img: Array, lo: int, hi: int) -> Array:
         """im2col of images ``lo:hi``, in the reused patch buffer; the whole batch's patches are kept for backward."""
         if self.kept is not None and self.kept[0] is img and hi - lo == img.shape[0]:
@@ -82,7 +92,12 @@ class _Conv(Layer):
         gh, gw = self.taps.grid
         step = self._chunks(img.shape[0], img.shape[3], img.dtype)[0][1]
         buf = self.work.get("cols", (step * gh * gw, self.kernel**2 * img.shape[3]), img.dtype)
-        cols = self.taps.gather(self.xp, img[lo:hi, ...], None if buf is None else buf[: (hi - lo) * gh * gw, :])
+        if buf is None:
+            cols = self.taps.gather(self.xp, img[lo:hi, ...], None)
+        else:
+            cols = buf[: (hi - lo) * gh * gw, :]
+            self._split(lambda a, b: self.taps.gather(self.xp, img[lo + a : lo + b, ...], self._images(cols, a, b)),
+                        hi - lo, cols.size // (hi - lo))
         self.kept = (img, cols) if hi - lo == img.shape[0] else None
         return cols
 
@@ -112,8 +127,20 @@ class _Conv(Layer):
         for lo, hi in chunks:
             rows = xp.reshape(grid[lo:hi, ...], ((hi - lo) * gh * gw, w.shape[1]))
             dcols = ops.matmul(rows, w.T, out=None if buf is None else buf[: (hi - lo) * gh * gw, :])
-            parts.append(self.taps.scatter(xp, dcols, ops.native, None if img is None else img[lo:hi, ...]))
+            if img is None:
+                parts.append(self.taps.scatter(xp, dcols, False))
+            else:
+                self._split(self._scatter_images(dcols, img, lo), hi - lo, dcols.size // (hi - lo))
         return img if img is not None else parts[0] if len(parts) == 1 else xp.concat(parts, axis=0)
+
+    def _images(self, cols: Array, a: int, b: int) -> Array:
+        """The rows of patches ``cols`` that belong to images ``a:b`` (of the images that ``cols`` holds)."""
+        rows = self.taps.grid[0] * self.taps.grid[1]
+        return cols[a * rows : b * rows, :]
+
+    def _scatter_images(self, dcols: Array, img: Array, lo: int) -> Any:
+        """``fn(a, b)``: col2im of images ``a:b`` of ``dcols`` into images ``lo + a : lo + b`` of ``img``."""
+        return lambda a, b: self.taps.scatter(self.xp, self._images(dcols, a, b), True, img[lo + a : lo + b, ...])
 
     def _weight_product(self, img: Array, grid: Array, out: Array | None) -> Array:
         """``im2col(img)ᵀ grid``, summed over chunks of images: the gradient of ``⟨grid, im2col(img) W⟩`` in W."""
