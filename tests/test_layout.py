@@ -127,7 +127,8 @@ def test_a_train_start_goes_down_the_layers_once(tmp_path, monkeypatch):
     def profile(frame, event, arg):
         if event != "call":
             return
-        callee, caller = frame.f_globals.get("__name__", ""), frame.f_back.f_globals.get("__name__", "")
+        back = frame.f_back
+        callee, caller = frame.f_globals.get("__name__", ""), back.f_globals.get("__name__", "") if back else ""
         low, high = _layer_of(callee), _layer_of(caller)
         if low is None:
             return
