@@ -17,6 +17,7 @@ import numpy as np
 
 from tinygan import GAN, VAE
 
+
 def digest(model) -> str:
     with tempfile.TemporaryDirectory() as d:
         path = os.path.join(d, "c.npz")
@@ -24,7 +25,8 @@ def digest(model) -> str:
         with np.load(path) as z:
             h = hashlib.sha256()
             for k in sorted(z.files):
-                h.update(k.encode()); h.update(np.ascontiguousarray(z[k]).tobytes())
+                h.update(k.encode())
+                h.update(np.ascontiguousarray(z[k]).tobytes())
         return h.hexdigest()[:16]
 
 rng = np.random.default_rng(0)
