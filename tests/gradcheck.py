@@ -27,7 +27,7 @@ STEP = 1e-6
 TOL = 1e-6
 """Largest accepted relative error between analytic and numerical gradients, beyond the rounding allowance."""
 
-NOISE_POINTS, NOISE_ORDER, NOISE_SPACING = 16, 4, 1e-9
+NOISE_POINTS, NOISE_ORDER, NOISE_SPACING = 24, 4, 1e-9
 """The loss is evaluated at ``NOISE_POINTS`` points ``NOISE_SPACING`` apart (relative to the input) on a
 random line; its ``NOISE_ORDER``-th differences there are rounding noise alone (see ``loss_noise``)."""
 NOISE_SIGMAS = 8.0
@@ -73,8 +73,8 @@ def loss_noise(f: Callable[[np.ndarray], float], x0: np.ndarray, seed: int = 0) 
     for independent noise of deviation σ, ``E[(Δᵏg)²] = C(2k, k)·σ²``. The last rounding of ``f``
     itself (``ε·|f(x0)|``) is a floor.
     """
-    rng = np.random.default_rng(seed)
-    d = rng.choice([-1.0, 1.0], size=x0.shape) * NOISE_SPACING * (np.abs(x0) + 1.0)
+    rng = np.random.default_rng(seed)  # a Gaussian direction: steps of ±1 units can keep rounding in lockstep
+    d = rng.standard_normal(x0.shape) * NOISE_SPACING * (np.abs(x0) + 1.0)
     values = np.array([f(x0 + j * d) for j in range(NOISE_POINTS)])
     differences = np.diff(values, n=NOISE_ORDER)
     sigma = math.sqrt(float(np.mean(differences**2)) / math.comb(2 * NOISE_ORDER, NOISE_ORDER))
