@@ -14,7 +14,7 @@ import sys
 
 from ..backend import BackendError
 from ..evaluation.evaluate import EVAL_BYTES_PER_SAMPLE, evaluate_model
-from ..io.errors import CheckpointError, DataError, DivergenceError, UsageError
+from ..io.errors import CheckpointError, DataError, DivergenceError, MemoryRequestError, UsageError
 from ..io.memory import check_fits
 from .api import load_model
 from .console import ProgressDisplay
@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
 def _one_line(e: BaseException) -> str:
     if isinstance(e, OSError) and e.filename:
         message = f"{e.filename}: {e.strerror or e}"
-    elif isinstance(e, MemoryError):  # a request no check foresaw: numpy's message says how much
+    elif isinstance(e, MemoryError) and not isinstance(e, MemoryRequestError):  # unforeseen: numpy says how much
         message = f"out of memory ({e or 'no details'})"
     else:
         message = str(e)

@@ -28,3 +28,11 @@ class DivergenceError(RuntimeError):
 
 class UsageError(ValueError):
     """An option or setting that cannot be used; the message names the option."""
+
+
+class MemoryRequestError(ValueError, MemoryError):
+    """A size asked for (a model's widths, a class count, a batch, a sample count) that would take more memory
+    than the process can have, refused before anything is allocated; the message names the request.
+
+    A ``ValueError`` for the Python API, where sizes are values like any other, and a ``MemoryError``.
+    """

@@ -33,6 +33,7 @@ from ..engine.network import mlp
 from ..engine.objectives import g_loss
 from ..engine.optim import Adam
 from ..engine.spectral import spectral_normalised
+from .arguments import count, latents, plain
 from .averaging import AveragedNetwork
 from .classes import sample_labels
 from .conditioning import Conditioning, check_discriminator, class_names, input_sizes, with_projection_head
@@ -62,6 +63,8 @@ class GAN(Model):
     config_class = GANConfig
     NETWORKS = {"G": "generator", "D": "discriminator"}
     PROGRESS = "D {d_loss:.3f} G {g_loss:.3f} D(x) {d_real:.2f} D(G(z)) {d_fake:.2f}"
+    PARAM_COPIES = 6  # and G's average, with its buffer
+    SIZE_FIELDS = ("n_classes", "latent_dim", "g_hidden", "d_hidden", "pack", "maxout_pieces", "batch_size")
 
     def __init__(
         self,
@@ -86,6 +89,7 @@ class GAN(Model):
             d_layers = spectral_normalised(d_layers)
         check_io(g_layers, g_in, c.data_dim, "generator")
         check_discriminator(d_layers, d_in, c)
+        self.check_memory([g_layers, d_layers])
         self.G = self.nets["G"] = self._network(g_layers)
         self.D = self.nets["D"] = self._network(d_layers)
         self.opt_g = self.optimizers["G"] = Adam(self.G.params, self.G.grads, c.lr_g, c.betas)
@@ -116,7 +120,8 @@ class GAN(Model):
         """
         if data_kind is None:
             data_kind = "points" if tuple(data_shape) == (2,) else "image"
-        return cls(preset_config(name, tuple(data_shape), data_kind, **overrides), backend, seed)
+        data_shape, overrides = plain(tuple(data_shape)), {k: plain(v) for k, v in overrides.items()}  # np.int64 → int
+        return cls(preset_config(name, data_shape, data_kind, **overrides), backend, seed)
 
     # -- the training step ------------------------------------------------------------------
 
@@ -251,13 +256,13 @@ class GAN(Model):
         the samples are spread evenly over the classes, class by class. An unconditional GAN
         asked for classes raises ``ValueError``.
         """
-        if n < 0:
-            raise ValueError(f"number of samples must be >= 0, got {n}")
+        n = count(n, "number of samples")
+        self.check_rows(n, f"sample({n})", ("G",), self.config.data_dim)
         classes = self._sample_labels(n, labels)
         if z is None:
             zz = self.sample_rng.normal((n, self.config.latent_dim), self.dtype)
         else:
-            zz = self.backend.asarray(z, dtype=self.dtype)
+            zz = self.backend.asarray(latents(z, n, self.config.latent_dim), dtype=self.dtype)
         if self.G_avg is None:
             generator = self.G
         else:

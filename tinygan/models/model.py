@@ -13,16 +13,18 @@ names), and ``steps_done`` as a 0-d array on the device, the only count a kernel
 from __future__ import annotations
 
 import json
+from dataclasses import MISSING, fields
 from typing import Any, ClassVar
 
 import numpy as np
 
 from ..backend import Backend, get_backend
 from ..backend.cuda import RecordedStep
-from ..engine.layers import Dense, Layer, layer_from_spec
+from ..engine.layers import Dense, Layer, ProjectionHead, layer_from_spec
 from ..engine.network import Sequential, count_params
 from ..engine.optim import Adam
-from ..io.errors import DivergenceError
+from ..io.errors import DivergenceError, MemoryRequestError
+from ..io.memory import check_fits
 from .averaging import AveragedNetwork
 
 
@@ -47,6 +49,10 @@ class Model:
     config_class: ClassVar[type]
     NETWORKS: ClassVar[dict[str, str]]
     PROGRESS: ClassVar[str]  # the metrics of a progress line, as a format string over a metric record
+    # Copies of each parameter training holds: value, gradient, Adam's two moments (and an average, its buffer).
+    PARAM_COPIES: ClassVar[int] = 4
+    # Config fields that decide how much memory a model takes, named when it cannot have it.
+    SIZE_FIELDS: ClassVar[tuple[str, ...]] = ("latent_dim", "batch_size")
 
     def __init__(self, config: Any, backend: str | Backend | None, seed: int) -> None:
         self.config = config
@@ -63,6 +69,24 @@ class Model:
         self.step = 0  # training steps taken, on the host: for bookkeeping, never passed to a kernel
         self.steps_done = xp.zeros((), dtype=xp.float64)  # the same count, on the device
         self.horizon = xp.ones((), dtype=xp.float64)  # steps in the run, for a learning-rate decay
+
+    def check_memory(self, nets: list[list[Layer]]) -> None:
+        """Raise :class:`~tinygan.io.errors.MemoryRequestError` (a ``ValueError``) naming the config's sizes
+        when training networks of ``nets`` (layer lists, not yet built) with the config's batch would take
+        more memory than the process can have: checked before anything is allocated."""
+        c = self.config
+        params = sum(count_params(layers) for layers in nets)
+        nbytes = np.dtype(self.dtype).itemsize * (self.PARAM_COPIES * params + activation_values(nets, c.batch_size))
+        check_fits(nbytes, f"{self.kind.upper()} config ({_sizes(c, self.SIZE_FIELDS)}): a model of {params:,} "
+                   "parameters", MemoryRequestError)
+
+    def check_rows(self, n: int, asked_by: str, nets: tuple[str, ...] | None = None, per_row: int = 0) -> None:
+        """Raise :class:`~tinygan.io.errors.MemoryRequestError` when passing ``n`` rows through the built
+        networks ``nets`` (by name; all by default), ``per_row`` values more each, would take more memory
+        than the process can have; ``asked_by`` names the request."""
+        layers = [net.layers for name, net in self.nets.items() if nets is None or name in nets]
+        nbytes = np.dtype(self.dtype).itemsize * n * (activation_values(layers, 1) + per_row)
+        check_fits(nbytes, asked_by, MemoryRequestError)
 
     def _network(self, layers: list[Layer]) -> Sequential:
         for layer in layers:
@@ -221,6 +245,24 @@ class Model:
         self.steps_done[...] = step
         name = meta.get("dataset")
         self.dataset_name = name if isinstance(name, str) else None
+
+
+def _sizes(config: Any, names: tuple[str, ...]) -> str:
+    """The size fields of ``config`` set apart from their defaults (all of them if none is), for a message."""
+    defaults = {f.name: f.default_factory() if f.default_factory is not MISSING else f.default for f in fields(config)}
+    changed = [name for name in names if name in defaults and getattr(config, name) != defaults[name]]
+    return ", ".join(f"{name} {getattr(config, name)}" for name in changed or names if name in defaults)
+
+
+def activation_values(nets: list[list[Layer]], rows: int) -> int:
+    """Values a training step on ``rows`` rows holds per network layer, roughly: each layer's input and output
+    about eight times (forward values, their gradients, BatchNorm and activation temporaries)."""
+    widths = 0
+    for layers in nets:
+        dense = [layer for layer in layers if isinstance(layer, Dense | ProjectionHead)]
+        widths += dense[0].n_in if dense else 0
+        widths += sum(layer.n_out if isinstance(layer, Dense) else layer.n_classes for layer in dense)
+    return 8 * rows * widths
 
 
 def check_io(layers: list[Layer], n_in: int, n_out: int, name: str) -> None:

@@ -24,7 +24,10 @@ from ..engine.elbo import GaussianLatent, bernoulli_nll, gaussian_nll
 from ..engine.layers import Layer, sigmoid
 from ..engine.network import mlp
 from ..engine.optim import Adam
-from .model import Model, check_io, decayed
+from ..io.errors import MemoryRequestError
+from ..io.memory import check_fits
+from .arguments import count, latents, plain
+from .model import Model, activation_values, check_io, decayed
 from .vae_config import VAEConfig, vae_preset_config
 
 __all__ = ["VAE", "VAEConfig"]
@@ -44,6 +47,7 @@ class VAE(Model):
     config_class = VAEConfig
     NETWORKS = {"enc": "encoder", "dec": "decoder"}
     PROGRESS = "-ELBO {neg_elbo:.2f} (recon {recon:.2f} KL {kl:.2f})"
+    SIZE_FIELDS = ("latent_dim", "enc_hidden", "dec_hidden", "batch_size")
 
     def __init__(
         self,
@@ -59,6 +63,7 @@ class VAE(Model):
         dec_layers = decoder or mlp([c.latent_dim, *c.dec_hidden, c.data_dim], c.activation, leak=c.leak)
         check_io(enc_layers, c.data_dim, 2 * c.latent_dim, "encoder")
         check_io(dec_layers, c.latent_dim, c.data_dim, "decoder")
+        self.check_memory([enc_layers, dec_layers])
         self.enc = self.nets["enc"] = self._network(enc_layers)
         self.dec = self.nets["dec"] = self._network(dec_layers)
         self.opt_enc = self.optimizers["enc"] = Adam(self.enc.params, self.enc.grads, c.lr, c.betas)
@@ -80,7 +85,8 @@ class VAE(Model):
         ``data_shape``; ``overrides`` set any :class:`VAEConfig` field."""
         if data_kind is None:
             data_kind = "points" if tuple(data_shape) == (2,) else "image"
-        return cls(vae_preset_config(name, tuple(data_shape), data_kind, **overrides), backend, seed)
+        data_shape, overrides = plain(tuple(data_shape)), {k: plain(v) for k, v in overrides.items()}  # np.int64 → int
+        return cls(vae_preset_config(name, data_shape, data_kind, **overrides), backend, seed)
 
     # -- the training step ------------------------------------------------------------------
 
@@ -175,12 +181,12 @@ class VAE(Model):
         ``z`` optionally fixes the latents; otherwise they come from the sampling generator,
         whose draws never shift the training noise.
         """
-        if n < 0:
-            raise ValueError(f"number of samples must be >= 0, got {n}")
+        n = count(n, "number of samples")
+        self.check_rows(n, f"sample({n})", ("dec",), self.config.data_dim)
         if z is None:
             zz = self.sample_rng.normal((n, self.config.latent_dim), self.dtype)
         else:
-            zz = self.backend.asarray(z, dtype=self.dtype)
+            zz = self.backend.asarray(latents(z, n, self.config.latent_dim), dtype=self.dtype)
         return self._decode(zz)
 
     def _batches(self, x: np.ndarray, batch: int):
@@ -189,11 +195,21 @@ class VAE(Model):
             chunk = self.backend.asarray(flat[i : i + batch])
             yield i, unit_floats(self.xp, chunk, self.dtype)
 
+    def _check_request(self, n: int, batch: Any, what: str) -> None:
+        """Refuse a ``batch`` that is no count, or ``n`` samples whose results (and noise) and a chunk's
+        passes through both networks would not fit in memory: before any is allocated."""
+        chunk = min(n, count(batch, "batch", 1))
+        c, itemsize = self.config, np.dtype(self.dtype).itemsize
+        nets = [net.layers for net in self.nets.values()]
+        nbytes = 4 * n * (2 * c.data_dim + c.latent_dim) + itemsize * activation_values(nets, chunk)
+        check_fits(nbytes, f"{what} of {n} samples in batches of {chunk}", MemoryRequestError)
+
     def reconstruct(self, x: np.ndarray, batch: int = 1000) -> np.ndarray:
         """Decoded posterior means ``dec(μ(x))`` of ``x`` (uint8 images, floats in [0, 1], or points).
 
         Returns a host float32 array shaped like one sample per row: ``(N, *data_shape)``.
         """
+        self._check_request(len(x), batch, "reconstruct")
         self.enc.eval()
         parts = [self._decode(self.latent.split(self.enc.forward(chunk))[0]) for _, chunk in self._batches(x, batch)]
         self.enc.train()
@@ -205,6 +221,7 @@ class VAE(Model):
         One reparameterised sample per row, from noise seeded by ``seed`` and drawn on the host,
         so the estimate does not depend on the backend; ``x`` as for :meth:`reconstruct`.
         """
+        self._check_request(len(x), batch, "elbo")
         eps = np.random.default_rng(seed).standard_normal((len(x), self.config.latent_dim)).astype(np.float32)
         totals = np.zeros(2)
         self.enc.eval()
