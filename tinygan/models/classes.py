@@ -93,8 +93,8 @@ def sample_labels(n: int, labels: Any, names: Sequence[str]) -> np.ndarray:
     """
     if labels is None:
         return spread(n, range(len(names)))
-    if isinstance(labels, (str, int, np.integer)):
-        return np.full(n, class_index(labels, names), np.int64)
+    if isinstance(labels, str) or np.ndim(labels) == 0:  # one class, of any type: a wrong one is named
+        return np.full(n, class_index(labels.item() if isinstance(labels, np.ndarray) else labels, names), np.int64)
     items = list(np.asarray(labels).reshape(-1)) if isinstance(labels, np.ndarray) else list(labels)
     if len(items) != n:
         raise ValueError(f"labels: expected one class per sample ({n}), got {len(items)}")

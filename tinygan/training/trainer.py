@@ -263,8 +263,11 @@ def save_training(path: Any, model: Any, position: DataPosition, extra_meta: dic
     """Write ``model`` and ``position`` to the checkpoint ``path`` atomically (parent folders are created).
 
     Raises :class:`DivergenceError` (writing nothing) if the model has diverged: a value that is
-    not finite, or a parameter beyond :data:`tinygan.training.guard.PARAM_LIMIT`.
+    not finite, or a parameter beyond :data:`tinygan.training.guard.PARAM_LIMIT`; ``ValueError`` if
+    ``path`` is a folder.
     """
+    if Path(path).is_dir():
+        raise ValueError(f"{path}: is a folder; save to a file in it, such as {Path(path) / 'checkpoint.npz'}")
     arrays, meta = model.state()  # names the first array that is not finite
     check_parameters(model)
     data_arrays, data_meta = position.state()
