@@ -101,3 +101,72 @@ def test_the_api_measures_sample_counts_and_batches(small):
         with pytest.raises(MemoryRequestError, match=rf"^{named}: needs about .* more than the .* available$"):
             call()
     assert gan.step == 0
+
+
+# ================================================================ sample --reconstruct obeys the sample limits
+
+
+@pytest.fixture(scope="module")
+def vae_checkpoint(tmp_path_factory):
+    path = tmp_path_factory.mktemp("vae") / "vae.npz"
+    VAE.from_preset("vae", (28, 28), enc_hidden=[16], dec_hidden=[16], latent_dim=2).save(str(path))
+    return path
+
+
+def test_a_reconstruction_grid_holds_what_a_sample_grid_holds(vae_checkpoint, tmp_path, capsys):
+    """-n 200000 wrote a 302 x 1,800,002 PNG at a 12.9 GB peak; a .png of reconstructions now holds at most
+    the 10,000 images a sample grid holds."""
+    from tinygan.interfaces import cli
+
+    out = tmp_path / "x.png"
+    code = cli.main(["sample", "--checkpoint", str(vae_checkpoint), "--reconstruct", "digits", "-n", "10001",
+                     "--noise", "0.1", "--out", str(out)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "Traceback" not in err and len(err.splitlines()) == 1, err
+    assert err == ("tinygan sample: error: 10001 images to reconstruct: a .png shows at most 10000 originals with "
+                   "their reconstructions; write a .npy file for more")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_reconstructions_are_measured_before_they_are_made(vae_checkpoint, tmp_path, capsys, monkeypatch):
+    from tinygan.interfaces import cli
+
+    monkeypatch.setattr(memory, "available_bytes", lambda: 20 * 10**6)
+    out = tmp_path / "x.npy"
+    code = cli.main(["sample", "--checkpoint", str(vae_checkpoint), "--reconstruct", "digits", "-n", "5000",
+                     "--out", str(out)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "Traceback" not in err and len(err.splitlines()) == 1, err
+    assert err.startswith("tinygan sample: error: reconstruct of 5000 samples in batches of 1000: needs about "), err
+    assert err.endswith("of memory, more than the 20.0 MB available")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_output_check_names_the_request(tmp_path):
+    from tinygan.evaluation.outputs import check_output
+    from tinygan.io.errors import UsageError
+
+    config = VAE.from_preset("vae", (28, 28), enc_hidden=[16], dec_hidden=[16], latent_dim=2).config
+    with pytest.raises(UsageError, match=r"^-n 200000: a .png grid shows at most 10000 images; write a .npy file"):
+        check_output(200_000, tmp_path / "x.png", config, "-n 200000")
+    with pytest.raises(UsageError, match=r"^-n 10000000000000: .*x.npy would take 3.1e\+04 TB, more than the .* free"):
+        check_output(10**13, tmp_path / "x.npy", config, "-n 10000000000000")
+    check_output(10_000, tmp_path / "x.png", config, "-n 10000")
+
+
+def test_reconstructions_stream_a_chunk_at_a_time(tmp_path):
+    from tinygan.evaluation.outputs import write_reconstructions_npy
+    from tinygan.evaluation.pictures import corrupt
+
+    vae = VAE.from_preset("vae", (8, 8), enc_hidden=[16], dec_hidden=[16], latent_dim=2)
+    x = (np.random.default_rng(1).random((20, 8, 8)) * 255).astype(np.uint8)
+    seen = []
+    reconstruct = vae.reconstruct
+    vae.reconstruct = lambda part: seen.append(len(part)) or reconstruct(part)
+    write_reconstructions_npy(tmp_path / "r.npy", vae, x, chunk=7)
+    assert seen == [7, 7, 6]
+    np.testing.assert_allclose(np.load(tmp_path / "r.npy"), reconstruct(x), rtol=1e-6, atol=1e-7)
+    write_reconstructions_npy(tmp_path / "n.npy", vae, x, noise=0.3, seed=5, chunk=7)
+    noisy = np.load(tmp_path / "n.npy")
+    np.testing.assert_allclose(noisy[:7], reconstruct(corrupt(x[:7], 0.3, 5)), rtol=1e-6, atol=1e-7)
+    assert noisy.shape == (20, 8, 8) and not np.allclose(noisy, np.load(tmp_path / "r.npy"))

@@ -11,25 +11,23 @@ from __future__ import annotations
 
 import argparse
 import math
-import shutil
 import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..evaluation.outputs import GRID_LIMIT, check_output
 from ..evaluation.pictures import draw_samples, interpolation, write_rows
 from ..io.arrayfile import write_npy
 from ..io.errors import UsageError
 from ..io.files import atomic_file
-from ..io.memory import check_fits, describe_bytes
 from ..models.classes import class_indices, spread
 from ..models.conditioning import class_names
 from ..models.latents import sample_chunks
 from .api import load_model
 from .families import cmd_reconstruct
 
-GRID_LIMIT = 10_000  # images in one .png grid (a 100 x 100 grid): more is no picture, only memory
 DEFAULT_N, DEFAULT_ROWS = 64, 8  # samples, or rows of an interpolation
 
 
@@ -82,7 +80,7 @@ def _classes(args: argparse.Namespace, model: Any) -> list[int] | None:
 
 def _write_samples(args: argparse.Namespace, out: Path, model: Any, classes: list[int] | None) -> str:
     n = args.n
-    _check_request(n, out, model.config, f"-n {n}")
+    check_output(n, out, model.config, f"-n {n}")
     labels = None
     if model.config.conditional:
         classes = list(range(model.config.n_classes)) if classes is None else classes
@@ -104,7 +102,7 @@ def _write_interpolation(args: argparse.Namespace, out: Path, model: Any, classe
     if rows * steps > GRID_LIMIT:  # generated at once: a picture's worth
         raise UsageError(f"-n {rows} --interpolate {steps}: {rows * steps} images, more than the {GRID_LIMIT} "
                          "an interpolation draws at once")
-    _check_request(rows * steps, out, model.config, f"-n {rows} --interpolate {steps}")
+    check_output(rows * steps, out, model.config, f"-n {rows} --interpolate {steps}")
     samples = interpolation(model, rows, steps, args.seed or 0, classes)
     if out.suffix == ".npy":
         with atomic_file(out) as f:
@@ -113,19 +111,3 @@ def _write_interpolation(args: argparse.Namespace, out: Path, model: Any, classe
     else:
         write_rows(out, model.config, samples, steps)
     return f"{rows} interpolations of {steps} steps"
-
-
-def _check_request(n: int, out: Path, config: Any, asked: str) -> None:
-    """Refuse, before generating anything, ``n`` samples (``asked`` by those options) that the disk or
-    the memory cannot hold."""
-    if out.suffix == ".npy":
-        size = 128 + n * math.prod(config.data_shape) * 4
-        free = shutil.disk_usage(out.parent).free
-        if size > free:
-            raise UsageError(
-                f"{asked}: {out} would take {describe_bytes(size)}, more than the {describe_bytes(free)} free there"
-            )
-    elif config.data_kind == "image" and n > GRID_LIMIT:
-        raise UsageError(f"{asked}: a .png grid shows at most {GRID_LIMIT} images; write a .npy file for more")
-    else:  # a point plot holds every point
-        check_fits(n * math.prod(config.data_shape) * 4 * 4, asked, UsageError)
