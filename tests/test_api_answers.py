@@ -114,3 +114,34 @@ def test_save_to_a_folder_is_one_line(models, tmp_path):
     refused(lambda: models[1].save(str(tmp_path)), ValueError,
             rf"^{tmp_path}: is a folder; save to a file in it, such as {tmp_path}/checkpoint.npz$")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["sample", "--checkpoint", "a\x00b", "--out", "{tmp}/x.png"],
+     ["train", "--steps", "b\x1b[31mred", "--out", "{tmp}/run"],
+     ["train", "--dataset", "\u202eevil.npz", "--out", "{tmp}/run"]],
+    ids=["checkpoint", "option-value", "dataset"],
+)
+def test_what_the_user_typed_is_echoed_escaped(tmp_path, capsys, argv):
+    from tinygan.interfaces import cli
+
+    try:
+        code = cli.main([a.format(tmp=tmp_path) for a in argv])
+    except SystemExit as e:  # the parser's own answer: usage, then the error line
+        code = e.code
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert not any(c in err for c in "\x00\x1b\u202e"), repr(err)
+    assert err.strip().splitlines()[-1].startswith(f"tinygan {argv[0]}: error: ")
+    assert any(s in err for s in ("a\\x00b", "b\\x1b[31mred", "\\u202eevil")), err
+
+
+def test_api_errors_quote_what_they_were_given_escaped(tmp_path):
+    from tinygan.interfaces.api import load_model
+
+    message = refused(lambda: load_model(str(tmp_path / "a\x00b")), ValueError, r"a\\x00b")
+    assert "\x00" not in message
+    refused(lambda: load_model("x" * 5000), ValueError, r"^checkpoint x+: cannot read it \(File name too long\)$")
+    refused(lambda: GAN.from_preset("default", data_shape=0), ValueError,
+            r"^data_shape: expected a tuple of positive sizes such as \(28, 28\), got 0$")

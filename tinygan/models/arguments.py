@@ -51,3 +51,13 @@ def latents(z: Any, n: int, latent_dim: int) -> np.ndarray:
     if z.dtype.kind == "f" and not np.isfinite(z).all():
         raise ValueError("z: contains NaN or infinite values")
     return z
+
+
+def shape(value: Any) -> tuple:
+    """A sample shape given as a tuple, list or 1-D array, as a tuple of Python values (checked by the config);
+    ``ValueError`` for anything else."""
+    if isinstance(value, np.ndarray) and value.ndim == 1:
+        value = value.tolist()
+    if not isinstance(value, (tuple, list)):
+        raise ValueError(f"data_shape: expected a tuple of positive sizes such as (28, 28), got {value!r}")
+    return tuple(plain(list(value)))

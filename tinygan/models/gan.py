@@ -33,7 +33,7 @@ from ..engine.network import mlp
 from ..engine.objectives import g_loss
 from ..engine.optim import Adam
 from ..engine.spectral import spectral_normalised
-from .arguments import count, latents, plain
+from .arguments import count, latents, plain, shape
 from .averaging import AveragedNetwork
 from .classes import sample_labels
 from .conditioning import Conditioning, check_discriminator, class_names, input_sizes, with_projection_head
@@ -118,9 +118,9 @@ class GAN(Model):
         ``data_kind`` defaults to ``"points"`` for 1-D samples of size 2 and ``"image"`` otherwise;
         ``overrides`` set any :class:`GANConfig` field.
         """
+        data_shape, overrides = shape(data_shape), {k: plain(v) for k, v in overrides.items()}  # np.int64 → int
         if data_kind is None:
-            data_kind = "points" if tuple(data_shape) == (2,) else "image"
-        data_shape, overrides = plain(tuple(data_shape)), {k: plain(v) for k, v in overrides.items()}  # np.int64 → int
+            data_kind = "points" if data_shape == (2,) else "image"
         return cls(preset_config(name, data_shape, data_kind, **overrides), backend, seed)
 
     # -- the training step ------------------------------------------------------------------

@@ -26,7 +26,7 @@ from ..engine.network import mlp
 from ..engine.optim import Adam
 from ..io.errors import MemoryRequestError
 from ..io.memory import check_fits
-from .arguments import count, latents, plain
+from .arguments import count, latents, plain, shape
 from .model import Model, activation_values, check_io, decayed
 from .vae_config import VAEConfig, vae_preset_config
 
@@ -83,9 +83,9 @@ class VAE(Model):
     ) -> VAE:
         """A VAE from preset ``name`` (``vae``; ``vae-points`` is chosen for 2-D points) for samples of
         ``data_shape``; ``overrides`` set any :class:`VAEConfig` field."""
+        data_shape, overrides = shape(data_shape), {k: plain(v) for k, v in overrides.items()}  # np.int64 → int
         if data_kind is None:
-            data_kind = "points" if tuple(data_shape) == (2,) else "image"
-        data_shape, overrides = plain(tuple(data_shape)), {k: plain(v) for k, v in overrides.items()}  # np.int64 → int
+            data_kind = "points" if data_shape == (2,) else "image"
         return cls(vae_preset_config(name, data_shape, data_kind, **overrides), backend, seed)
 
     # -- the training step ------------------------------------------------------------------
