@@ -33,6 +33,6 @@ def run_capped(*args: str, cwd: Path, cap: int = CAP, timeout: float = 120) -> s
     """``python -m tinygan ARGS`` (or ``python -c CODE`` for ``"-c", CODE``) under ``cap`` bytes of address space."""
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1",
                TINYGAN_BACKEND="numpy")
-    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / "tests"), env.get("PYTHONPATH", "")])
     command = [sys.executable, "-c", _PRELUDE, str(cap), *args]
     return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
