@@ -127,7 +127,7 @@ def run_npy_sample(capsys, checkpoint: Path, n: int, out: Path) -> None:
 
 
 def test_sample_writes_a_long_npy_a_chunk_at_a_time(tmp_path, checkpoint, capsys, monkeypatch):
-    from tinygan.evaluation.evaluate import SAMPLE_CHUNK
+    from tinygan.models.latents import SAMPLE_CHUNK
 
     batches = []
     real_sample = GAN.sample
