@@ -118,3 +118,30 @@ def test_checking_fifty_thousand_classes_is_linear(tmp_path, capsys):
     tic = time.perf_counter()
     assert names_problem([f"n{i}" for i in range(200_000)]) == ""
     assert time.perf_counter() - tic < 1.0
+
+
+@pytest.mark.parametrize(
+    ("then", "now", "named"),
+    [
+        (dict(y=[0, 1, 2, 1] * 64, names=np.array(["cat", "dog", "fox"])),
+         dict(y=[0, 1, 2, 1] * 64, names=np.array(["cat", "dog", "wolf"])), "('fox' is now 'wolf')"),
+        (dict(y=[3, 7, 100, 7] * 64), dict(y=[4, 7, 100, 7] * 64), "('3' is now '4')"),
+    ],
+    ids=["renamed", "relabelled"],
+)
+def test_resuming_on_renamed_classes_is_refused(tmp_path, capsys, then, now, named):
+    data = labelled(tmp_path / "pets.npz", **then)
+    run = tmp_path / "run"
+    assert cli.main(["train", "--dataset", str(data), "--conditional", "--conditioning", "concat", "--n-train", "256",
+                     "--batch-size", "32", "--g-hidden", "16", "--d-hidden", "16", "--latent-dim", "4", "--no-eval",
+                     "--steps", "2", "--out", str(run)]) == 0
+    before = (run / "checkpoint.npz").read_bytes()
+    labelled(data, **now)
+    capsys.readouterr()
+    assert cli.main(["train", "--resume", str(run), "--steps", "4"]) == 2
+    err = capsys.readouterr().err.strip()
+    errors = [line for line in err.splitlines() if line.startswith("tinygan ")]
+    assert "Traceback" not in err and len(errors) == 1, err
+    assert errors[0].startswith(f"tinygan train: error: --resume {run}: the class names of the training data (pets) "
+                          f"changed since the run was saved {named}; resuming is refused"), errors
+    assert (run / "checkpoint.npz").read_bytes() == before
