@@ -170,3 +170,18 @@ def test_reconstructions_stream_a_chunk_at_a_time(tmp_path):
     noisy = np.load(tmp_path / "n.npy")
     np.testing.assert_allclose(noisy[:7], reconstruct(corrupt(x[:7], 0.3, 5)), rtol=1e-6, atol=1e-7)
     assert noisy.shape == (20, 8, 8) and not np.allclose(noisy, np.load(tmp_path / "r.npy"))
+
+
+def test_a_checkpoint_of_a_model_too_large_here_says_so(tmp_path, monkeypatch):
+    from tinygan.interfaces.api import load_model
+
+    path = tmp_path / "g.npz"
+    GAN.from_preset("default", (8, 8), g_hidden=[16], d_hidden=[16], g_batchnorm=False).save(str(path))
+    real = memory.available_bytes
+    monkeypatch.setattr(memory, "available_bytes", lambda: 10**5)  # the model reads fine, but cannot be built
+    monkeypatch.setattr("tinygan.io.arrayfile.shortfall", lambda *a, **k: None)
+    with pytest.raises(MemoryRequestError, match=rf"^checkpoint {path}: GAN config \(g_hidden \[16\], "
+                                                 r"d_hidden \[16\]\): a model of [\d,]+ parameters: needs about"):
+        load_model(str(path))
+    monkeypatch.setattr(memory, "available_bytes", real)
+    assert load_model(str(path)).step == 0

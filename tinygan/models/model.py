@@ -192,6 +192,8 @@ class Model:
                 )
         try:
             model = cls(config, backend, seed, **{cls.NETWORKS[name]: v for name, v in layers.items()})
+        except MemoryRequestError:
+            raise  # a model this machine cannot hold, not a bad description
         except (TypeError, ValueError) as e:
             raise ValueError(f"invalid model configuration ({e})") from None
         model.restore(arrays, meta)

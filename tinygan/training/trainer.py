@@ -25,7 +25,7 @@ import numpy as np
 from ..backend import Array, Backend, BackendError, Random, get_backend, to_numpy, unit_floats
 from ..data.validate import check_labels, check_samples
 from ..io.checkpoint import load_checkpoint, save_checkpoint
-from ..io.errors import CheckpointError, DataError, DivergenceError
+from ..io.errors import CheckpointError, DataError, DivergenceError, MemoryRequestError
 from ..models.arguments import count, real
 from .guard import check_parameters, check_record
 
@@ -297,6 +297,8 @@ def load_training(
         model = classes[kind].from_state(model_arrays, meta, backend)
         position = DataPosition.from_state(arrays, meta.get("data"), backend)
         check_parameters(model)  # saves refuse a diverged state, so a file holding one is no good checkpoint
+    except MemoryRequestError as e:
+        raise MemoryRequestError(f"checkpoint {path}: {e}") from None
     except (CheckpointError, BackendError, MemoryError):
         raise
     except DivergenceError as e:
