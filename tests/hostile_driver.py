@@ -24,7 +24,7 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tinygan import GAN, VAE, DivergenceError
+from tinygan import GAN, VAE, DivergenceError, load_dataset
 from tinygan.data import sources
 from tinygan.interfaces import cli
 from tinygan.interfaces.api import load_model
@@ -196,9 +196,13 @@ class Call:
 @st.composite
 def api_calls(draw):
     """One API call (a :class:`Call`) with drawn arguments."""
-    method = draw(st.sampled_from(["gan", "vae", "sample", "fit", "reconstruct", "elbo", "save", "load"]))
+    method = draw(st.sampled_from(["gan", "vae", "sample", "fit", "reconstruct", "elbo", "save", "load", "data"]))
+    if method == "data":
+        name, args = draw(st.one_of(st.sampled_from(DATA), ODD_TEXT)), draw(st.fixed_dictionaries(
+            {}, optional={"n": ANY, "seed": ANY, "split": st.one_of(st.just("test"), ODD_TEXT)}))
+        return Call(f"load_dataset({name!r}, **{args!r})", lambda root: load_dataset(name, download=False, **args))
     if method in ("gan", "vae"):
-        fields = GAN_FIELDS if method == "gan" else VAE_FIELDS
+        fields = [*(GAN_FIELDS if method == "gan" else VAE_FIELDS), "seed"]
         overrides = dict(draw(st.lists(st.tuples(st.sampled_from(fields), ANY), max_size=3)))
         cls, preset = (GAN, "default") if method == "gan" else (VAE, "vae")
         base = SMALL if method == "gan" else {"enc_hidden": [8], "dec_hidden": [8], "latent_dim": 2}
@@ -211,7 +215,8 @@ def api_calls(draw):
                     lambda root: GAN.load(str(root / "inputs" / "gan.npz")).sample(n, labels=labels))
     if method == "fit":
         kind = draw(ARRAYS)
-        args = dict(draw(st.lists(st.tuples(st.sampled_from(["steps", "batch_size", "epochs", "log_every"]), ANY),
+        args = dict(draw(st.lists(st.tuples(st.sampled_from(["steps", "batch_size", "epochs", "log_every",
+                                                             "callback"]), ANY),
                                   max_size=2)))
         args.setdefault("steps", 2)
         y = draw(st.sampled_from([None, "ok", "odd", "float"]))

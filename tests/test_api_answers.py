@@ -145,3 +145,22 @@ def test_api_errors_quote_what_they_were_given_escaped(tmp_path):
     refused(lambda: load_model("x" * 5000), ValueError, r"^checkpoint x+: cannot read it \(File name too long\)$")
     refused(lambda: GAN.from_preset("default", data_shape=0), ValueError,
             r"^data_shape: expected a tuple of positive sizes such as \(28, 28\), got 0$")
+
+
+def test_seeds_and_counts_are_checked_where_they_enter(tmp_path):
+    from tinygan import load_dataset
+
+    small = {"g_hidden": [8], "d_hidden": [8], "g_batchnorm": False}
+    gan = GAN.from_preset("default", (8, 8), seed=np.int64(3), **small)
+    gan.save(str(tmp_path / "g.npz"))  # the seed is saved as JSON
+    assert GAN.load(str(tmp_path / "g.npz")).seed == 3
+    for seed in (-1, 2.5, "1", True):
+        refused(lambda seed=seed: GAN.from_preset("default", (8, 8), seed=seed, **small), ValueError,
+                rf"^seed: expected an integer >= 0, got {seed!r}$")
+        refused(lambda seed=seed: load_dataset("digits", n=10, seed=seed), DataError,
+                rf"^seed must be an integer >= 0, got {seed!r}$")
+    assert load_dataset("digits", n=np.int64(10), seed=np.int64(1)).x.shape == (10, 28, 28)
+    refused(lambda: gan.fit(np.zeros((64, 8, 8), np.uint8), steps=1, callback=3), ValueError,
+            r"^callback: expected a function of the progress, got 3$")
+    assert gan.step == 0
+    refused(lambda: load_dataset("x" * 5000), DataError, r"^x+: cannot read it \(File name too long\)$")

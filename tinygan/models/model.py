@@ -25,6 +25,7 @@ from ..engine.network import Sequential, count_params
 from ..engine.optim import Adam
 from ..io.errors import DivergenceError, MemoryRequestError
 from ..io.memory import check_fits
+from .arguments import count
 from .averaging import AveragedNetwork
 
 
@@ -55,6 +56,7 @@ class Model:
     SIZE_FIELDS: ClassVar[tuple[str, ...]] = ("latent_dim", "batch_size")
 
     def __init__(self, config: Any, backend: str | Backend | None, seed: int) -> None:
+        seed = count(seed, "seed")  # NumPy's integers too: the seed is saved as JSON
         self.config = config
         self.backend = get_backend(backend)
         self.xp = xp = self.backend.xp

@@ -156,6 +156,8 @@ def fit(
     config = model.config
     batch_size, steps, epochs = _run_length(model, batch_size, steps, epochs)
     log_every = count(log_every, "log_every", 1)
+    if callback is not None and not callable(callback):
+        raise ValueError(f"callback: expected a function of the progress, got {callback!r}")
     x = check_samples(x, name="training data", data_shape=config.data_shape, kind=config.data_kind)
     labels = _training_labels(model, labels, len(x))
     rows = check_enough_data(len(x), config, batch_size)
