@@ -43,8 +43,10 @@ def real(value: Any, name: str) -> float:
 
 
 def latents(z: Any, n: int, latent_dim: int) -> np.ndarray:
-    """Latent vectors ``z`` for ``n`` samples, checked: a finite numeric ``(n, latent_dim)`` array."""
-    z = np.asarray(z)
+    """Latent vectors ``z`` for ``n`` samples, checked: a finite numeric ``(n, latent_dim)`` array (on the host,
+    or already on the device)."""
+    if not (hasattr(z, "shape") and hasattr(z, "dtype")):
+        z = np.asarray(z)
     if z.dtype.kind not in "iuf" or z.shape != (n, latent_dim):
         raise ValueError(f"z: expected {n} latent vectors, a numeric array of shape ({n}, {latent_dim}), "
                          f"got {z.dtype} {z.shape}")
