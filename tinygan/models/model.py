@@ -13,7 +13,7 @@ names), and ``steps_done`` as a 0-d array on the device, the only count a kernel
 from __future__ import annotations
 
 import json
-from dataclasses import MISSING, fields
+from dataclasses import MISSING, fields, is_dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -253,9 +253,12 @@ class Model:
 
 def _sizes(config: Any, names: tuple[str, ...]) -> str:
     """The size fields of ``config`` set apart from their defaults (all of them if none is), for a message."""
+    names = tuple(name for name in names if hasattr(config, name))
+    if not is_dataclass(config):
+        return ", ".join(f"{name} {getattr(config, name)}" for name in names)
     defaults = {f.name: f.default_factory() if f.default_factory is not MISSING else f.default for f in fields(config)}
-    changed = [name for name in names if name in defaults and getattr(config, name) != defaults[name]]
-    return ", ".join(f"{name} {getattr(config, name)}" for name in changed or names if name in defaults)
+    changed = [name for name in names if getattr(config, name) != defaults.get(name, MISSING)]
+    return ", ".join(f"{name} {getattr(config, name)}" for name in changed or names)
 
 
 def activation_values(nets: list[list[Layer]], rows: int) -> int:
