@@ -126,8 +126,10 @@ def sample_labels(n: int, labels: Any, names: Sequence[str]) -> np.ndarray:
     if labels is None:
         return spread(n, range(len(names)))
     lookup = ClassLookup(names)
-    if isinstance(labels, str) or np.ndim(labels) == 0:  # one class, of any type: a wrong one is named
-        return np.full(n, lookup(labels.item() if isinstance(labels, np.ndarray) else labels), np.int64)
+    if isinstance(labels, np.ndarray) and labels.ndim == 0:
+        labels = labels.item()
+    if isinstance(labels, str) or not hasattr(labels, "__iter__"):  # one class, of any type: a wrong one is named
+        return np.full(n, lookup(labels), np.int64)
     items = list(np.asarray(labels).reshape(-1)) if isinstance(labels, np.ndarray) else list(labels)
     if len(items) != n:
         raise ValueError(f"labels: expected one class per sample ({n}), got {len(items)}")
