@@ -186,3 +186,21 @@ def test_a_checkpoint_of_a_model_too_large_here_says_so(tmp_path, monkeypatch):
         load_model(str(path))
     monkeypatch.setattr(memory, "available_bytes", real)
     assert load_model(str(path)).step == 0
+
+
+def test_a_start_that_takes_long_ends_at_the_first_signal():
+    """While a run starts (data read and checked, a model built) a signal has no step to wait for."""
+    import os
+    import signal
+
+    from tinygan.interfaces.console import StopSignal
+
+    with StopSignal() as stop:
+        os.kill(os.getpid(), signal.SIGTERM)  # training: noted, the step finishes
+        assert stop.received == signal.SIGTERM
+    with StopSignal() as stop:
+        stop.immediate = True
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(1)  # the handler runs between bytecodes: at once
+        assert stop.received == signal.SIGTERM
