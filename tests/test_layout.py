@@ -146,5 +146,5 @@ def test_a_train_start_goes_down_the_layers_once(tmp_path, monkeypatch):
     finally:
         sys.setprofile(None)
     assert not upward, f"calls back up a layer: {upward}"
-    assert order[:2] == ["tinygan.interfaces.cli", "tinygan.interfaces.options"] and "tinygan.models.model" in order
+    assert order[:2] == ["tinygan.interfaces.cli", "tinygan.interfaces.options"] and "tinygan.models.gan" in order
     assert len(order) <= 20, f"a train start passes through {len(order)} modules: {order}"

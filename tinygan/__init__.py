@@ -22,7 +22,7 @@ from .engine.logit_losses import bce_with_logits, softmax_cross_entropy
 from .engine.network import Sequential, mlp
 from .engine.optim import SGD, Adam
 from .interfaces.api import GAN, VAE
-from .io.errors import CheckpointError, DataError, DivergenceError
+from .io.errors import CheckpointError, DataError, DivergenceError, MemoryRequestError
 from .models.config import PRESETS, GANConfig
 from .models.vae_config import VAE_PRESETS, VAEConfig
 from .training.trainer import Progress
@@ -40,6 +40,7 @@ __all__ = [
     "DataError",
     "Dataset",
     "DivergenceError",
+    "MemoryRequestError",
     "Progress",
     "load_dataset",
     "Adam",

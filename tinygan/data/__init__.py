@@ -174,6 +174,17 @@ def _check_labels(labels: np.ndarray, path: Path) -> None:
         )
 
 
+def _checked_arguments(split: str, n: object, seed: object) -> tuple[int | None, int]:
+    """``load_dataset``'s split, ``n`` and ``seed`` checked (NumPy integers taken for Python's)."""
+    if split not in SPLITS:
+        raise DataError(f"split must be 'train' or 'test', got {split!r}")
+    if n is not None and (isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)) or n <= 0):
+        raise DataError(f"n must be a positive integer, got {n!r}")
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise DataError(f"seed must be an integer >= 0, got {seed!r}")
+    return None if n is None else int(n), int(seed)
+
+
 def load_dataset(
     name: str | os.PathLike = "digits",
     data_dir: str | os.PathLike | None = None,
@@ -189,10 +200,7 @@ def load_dataset(
     keep the first n). ``seed`` drives the generated sets. ``download`` allows fetching
     MNIST / Fashion-MNIST into the user cache when no local copy is found.
     """
-    if split not in SPLITS:
-        raise DataError(f"split must be 'train' or 'test', got {split!r}")
-    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n <= 0):
-        raise DataError(f"n must be a positive integer, got {n!r}")
+    n, seed = _checked_arguments(split, n, seed)
     name = os.fspath(name)
     key = name.lower()
     if key in _GENERATED_BYTES:
@@ -207,7 +215,11 @@ def load_dataset(
     if key in IDX_SOURCES:
         return _take(_idx_dataset(key, data_dir, split, download), n)
     path = Path(name).expanduser()
-    if path.suffix.lower() in (".npy", ".npz") or path.exists():
+    try:
+        exists = path.exists()
+    except OSError as e:  # a name too long, say
+        raise DataError(f"{path}: cannot read it ({e.strerror or e})") from None
+    if path.suffix.lower() in (".npy", ".npz") or exists:
         if path.suffix.lower() not in (".npy", ".npz"):
             raise DataError(f"{path}: unsupported file type; expected a .npy or .npz file")
         x, kind, value_range, labels, names = load_samples(path)

@@ -6,12 +6,15 @@ least 16 values is taken for flattened square images, any other 2-D array for po
 
 A labelled .npz holds the samples as ``x``, their integer classes as ``y`` (N,) and optionally
 the classes' names as ``names`` (K,), a string array (``np.savez(f, x=x, y=y, names=["cat",
-"dog"])``). Without names there are ``max(y) + 1`` classes, named by their numbers.
+"dog"])``). The classes are those whose labels occur, numbered 0..K−1 in label order: without
+names each is named by its label (labels 3, 7, 100 are classes "3", "7", "100"); names of labels that
+do not occur are dropped. Either renumbering is said in one line on stderr.
 """
 
 from __future__ import annotations
 
 import math
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +22,7 @@ import numpy as np
 from ..io.arrayfile import ZIP_MAGIC, Wording, open_archive, read_array
 from ..io.errors import DataError
 from ..models.classes import names_problem
-from .validate import check_labels, check_samples
+from .validate import check_labels, check_samples, compact_labels
 
 _USER_WORDING = Wording(
     missing="{path}: file not found (expected a .npy or .npz array file)",
@@ -94,11 +97,15 @@ def _classes(path: Path, arrays: dict[str, np.ndarray], n: int) -> tuple[np.ndar
     if names is not None:
         if names.ndim != 1 or names.dtype.kind not in "US":
             raise DataError(f"{path}: names: expected a 1-D array of strings, got {names.dtype} {names.shape}")
-        names = [str(v.decode() if isinstance(v, bytes) else v) for v in names.tolist()]
+        try:
+            names = [str(v.decode() if isinstance(v, bytes) else v) for v in names.tolist()]
+        except UnicodeDecodeError as e:
+            raise DataError(f"{path}: names: name {e.object!r} is not UTF-8 text") from None
         problem = names_problem(names)
         if problem:
             raise DataError(f"{path}: names: {problem}")
     labels = check_labels(arrays["y"], n, None if names is None else len(names), f"{path}: y")
-    if names is None:
-        names = [str(i) for i in range(int(labels.max()) + 1)]
+    labels, names, note = compact_labels(labels, names, f"{path}: y")
+    if note:
+        print(note, file=sys.stderr)
     return labels, names

@@ -80,3 +80,33 @@ def check_labels(y: Any, n: int, n_classes: int | None, name: str) -> np.ndarray
         i = int(outside[0])
         raise DataError(f"{name}: label {int(y[i])} at index {i} is {where} ({outside.size} labels out of range)")
     return y.astype(np.int64, copy=False)
+
+
+def compact_labels(y: np.ndarray, names: list[str] | None, name: str) -> tuple[np.ndarray, list[str], str]:
+    """Checked labels ``y`` numbered ``0..K−1`` over the K classes that occur, their names, and a note.
+
+    Without ``names`` each class keeps its label as its name (labels 3, 7, 100 become classes 0, 1, 2
+    named "3", "7", "100"); with ``names``, one per label ``0..len(names)−1``, the names of labels that
+    do not occur are dropped and the others keep their order. The note (``""`` when nothing changed) is
+    one line saying what was renumbered. ``O(N log N)`` in the labels, whatever their values.
+    """
+    values, compact = np.unique(y, return_inverse=True)
+    compact = compact.reshape(-1).astype(np.int64)
+    k = len(values)
+    if names is None:
+        kept = [str(int(v)) for v in values]
+        if int(values[-1]) == k - 1:  # 0..K−1, all of them: as they are
+            return compact, kept, ""
+        return compact, kept, (f"{name}: {k} classes with labels {_few(kept)}; numbered 0..{k - 1} here, "
+                               "each named by its label")
+    kept = [names[int(v)] for v in values]
+    if k == len(names):
+        return compact, kept, ""
+    unused = [names[i] for i in sorted(set(range(len(names))) - set(values.tolist()))]
+    return compact, kept, (f"{name}: labels of {k} of the {len(names)} named classes occur; numbered 0..{k - 1} "
+                           f"here, the names of the {len(unused)} without samples dropped ({_few(unused)})")
+
+
+def _few(items: list[str], shown: int = 5) -> str:
+    quoted = ", ".join(repr(s) if not s.isdigit() else s for s in items[:shown])
+    return quoted + (f" and {len(items) - shown} more" if len(items) > shown else "")

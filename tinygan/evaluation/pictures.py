@@ -20,6 +20,7 @@ import numpy as np
 
 from ..backend import unit_floats
 from ..data import Dataset
+from ..io.errors import UsageError
 from ..io.png import write_png
 from ..models.latents import seeded_latents, slerp
 from .scatter import scatter_png
@@ -30,6 +31,7 @@ GRID_PAD_VALUE = 48
 GRID_CLASSES = 100  # rows of a class grid at most: a picture, not a catalogue
 CLASS_GRID_COLUMNS = 10  # latents across a class grid
 COLUMNS = 10  # images across a reconstruction grid
+GRID_LIMIT = 10_000  # images in one .png grid (a 100 x 100 grid), or originals of one reconstruction grid
 
 
 def _to_uint8(images: np.ndarray) -> np.ndarray:
@@ -174,9 +176,13 @@ def write_reconstructions(
     """Write originals ``x`` above their reconstructions (for images; a point plot for points) to ``path``.
 
     With ``noise`` > 0 the model reconstructs :func:`corrupt` copies, shown between the clean
-    originals and the reconstructions. Returns the reconstructions.
+    originals and the reconstructions. Returns the reconstructions. More than :data:`GRID_LIMIT` images
+    are refused (:class:`~tinygan.io.errors.UsageError`) before any is reconstructed.
     """
     config = model.config
+    if config.data_kind == "image" and len(x) > GRID_LIMIT:
+        raise UsageError(f"{len(x)} images to reconstruct: a .png shows at most {GRID_LIMIT} originals with their "
+                         "reconstructions; write a .npy file for more")
     if config.data_kind != "image":
         recon = model.reconstruct(x)
         scatter_png(path, recon[:, :2], np.asarray(x)[:, :2])

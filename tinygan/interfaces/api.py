@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 
 from ..backend import Backend
+from ..data.validate import check_samples
+from ..models.arguments import count
 from ..models.gan import GANModel
 from ..models.vae import VAEModel
 from ..training.state import DataPosition, load_training, save_training
@@ -78,6 +80,18 @@ class VAE(Trainable, VAEModel):
     Train with :meth:`fit`, draw with :meth:`sample`, reconstruct with :meth:`reconstruct`, measure
     with :meth:`elbo`, persist with :meth:`save` / :meth:`load`.
     """
+
+    def reconstruct(self, x: np.ndarray, batch: int = 1000) -> np.ndarray:
+        return super().reconstruct(self._checked(x, "samples to reconstruct"), batch)
+
+    def elbo(self, x: np.ndarray, seed: int = 0, batch: int = 1000) -> dict[str, float]:
+        return super().elbo(self._checked(x, "samples to measure"), count(seed, "seed"), batch)
+
+    def _checked(self, x: Any, name: str) -> np.ndarray:
+        """``x`` checked as :meth:`fit` checks its data (shape, dtype, finite, images in [0, 1]): a ``DataError``."""
+        return check_samples(x, name, self.config.data_shape, self.config.data_kind)
+
+    reconstruct.__doc__, elbo.__doc__ = VAEModel.reconstruct.__doc__, VAEModel.elbo.__doc__
 
 
 MODELS = {GAN.kind: GAN, VAE.kind: VAE}

@@ -14,7 +14,7 @@ import sys
 
 from ..backend import BackendError
 from ..evaluation.evaluate import EVAL_BYTES_PER_SAMPLE, evaluate_model
-from ..io.errors import CheckpointError, DataError, DivergenceError, UsageError
+from ..io.errors import CheckpointError, DataError, DivergenceError, MemoryRequestError, UsageError, printable
 from ..io.memory import check_fits
 from .api import load_model
 from .console import ProgressDisplay
@@ -45,7 +45,7 @@ COMMANDS = {"train": cmd_train, "sample": cmd_sample, "eval": cmd_eval}
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = _escaping(build_parser()).parse_args(argv)
     try:
         return COMMANDS[args.command](args)
     except (UsageError, DataError, CheckpointError, BackendError, DivergenceError, OSError, MemoryError) as e:
@@ -57,11 +57,19 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERRUPTED
 
 
+def _escaping(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """``parser`` whose errors (and its commands' errors) show what the user typed with control characters escaped."""
+    commands = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    for each in [parser, *(sub for action in commands for sub in action.choices.values())]:
+        each.error = (lambda error: lambda message: error(printable(message)))(each.error)
+    return parser
+
+
 def _one_line(e: BaseException) -> str:
     if isinstance(e, OSError) and e.filename:
         message = f"{e.filename}: {e.strerror or e}"
-    elif isinstance(e, MemoryError):  # a request no check foresaw: numpy's message says how much
+    elif isinstance(e, MemoryError) and not isinstance(e, MemoryRequestError):  # unforeseen: numpy says how much
         message = f"out of memory ({e or 'no details'})"
     else:
         message = str(e)
-    return " ".join(message.split())
+    return printable(" ".join(message.split()))

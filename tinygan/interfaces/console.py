@@ -61,17 +61,23 @@ def _duration(seconds: float) -> str:
 
 
 class StopSignal:
-    """Turns SIGINT/SIGTERM into a request to stop after the current step."""
+    """Turns SIGINT/SIGTERM into a request to stop after the current step.
+
+    While ``immediate`` is true (a start that may take long: reading and checking data, building a
+    model) there is no step to finish: the first signal raises ``KeyboardInterrupt`` at once.
+    """
 
     def __init__(self) -> None:
         self.received: int | None = None
+        self.immediate = False
 
     def __enter__(self) -> StopSignal:
         self.previous = {s: signal.signal(s, self._handle) for s in (signal.SIGINT, signal.SIGTERM)}
         return self
 
     def _handle(self, signum: int, frame: Any) -> None:
-        if self.received is not None:  # a second signal: the user really wants out
+        if self.received is not None or self.immediate:  # a second signal, or nothing to finish: out now
+            self.received = signum
             raise KeyboardInterrupt
         self.received = signum
 

@@ -14,8 +14,7 @@ from typing import Any
 
 from ..backend import BACKENDS, ENV_VAR
 from ..data import DATASETS
-from ..io.errors import UsageError
-from ..io.memory import check_fits
+from ..io.errors import MemoryRequestError, UsageError
 from ..models.settings import COUNT, PROBABILITY, Kind, SettingError
 from ..training.run_record import RunSettings
 from .api import MODELS
@@ -175,12 +174,12 @@ SIZE_OPTIONS = ("g_hidden", "d_hidden", "enc_hidden", "dec_hidden", "latent_dim"
                 "batch_size")
 
 
-def check_model_memory(model_class: Any, config: Any, overrides: dict[str, Any]) -> None:
-    """Refuse, naming the options that ask for it, a model that would not fit in memory."""
-    nbytes, params = model_class.training_memory(config)
+def memory_usage_error(error: MemoryRequestError, overrides: dict[str, Any]) -> UsageError:
+    """A model refused for its size (:meth:`~tinygan.models.model.Model.check_memory`, before anything is
+    allocated) as a usage error naming the options that asked for it."""
     given = [k for k in SIZE_OPTIONS if k in overrides]
     named = " ".join(f"--{k.replace('_', '-')} {_shown(overrides[k])}" for k in given) or "the model preset"
-    check_fits(nbytes, f"{named} (a model of {params:,} parameters, batch {config.batch_size})", UsageError)
+    return UsageError(f"{named}: {str(error).split('): ', 1)[-1]}")  # the model's size and the memory it needs
 
 
 def _shown(value: Any) -> str:

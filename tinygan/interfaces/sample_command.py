@@ -10,9 +10,7 @@ draws ``-n`` rows of K images walking between two latents (:mod:`tinygan.evaluat
 from __future__ import annotations
 
 import argparse
-import io
 import math
-import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -21,17 +19,16 @@ import numpy as np
 
 from ..data import DATASETS, load_dataset
 from ..data.validate import check_samples
-from ..evaluation.pictures import corrupt, draw_samples, interpolation, write_reconstructions, write_rows
+from ..evaluation.outputs import GRID_LIMIT, check_output, write_reconstructions_npy
+from ..evaluation.pictures import draw_samples, interpolation, write_reconstructions, write_rows
 from ..io.arrayfile import write_npy
 from ..io.errors import UsageError
-from ..io.files import atomic_file, atomic_write_bytes
-from ..io.memory import check_fits, describe_bytes
+from ..io.files import atomic_file
 from ..models.classes import class_indices, spread
 from ..models.conditioning import class_names
 from ..models.latents import sample_chunks
 from .api import load_model
 
-GRID_LIMIT = 10_000  # images in one .png grid (a 100 x 100 grid): more is no picture, only memory
 DEFAULT_N, DEFAULT_ROWS = 64, 8  # samples, or rows of an interpolation
 
 
@@ -84,7 +81,7 @@ def _classes(args: argparse.Namespace, model: Any) -> list[int] | None:
 
 def _write_samples(args: argparse.Namespace, out: Path, model: Any, classes: list[int] | None) -> str:
     n = args.n
-    _check_request(n, out, model.config, f"-n {n}")
+    check_output(n, out, model.config, f"-n {n}")
     labels = None
     if model.config.conditional:
         classes = list(range(model.config.n_classes)) if classes is None else classes
@@ -106,7 +103,7 @@ def _write_interpolation(args: argparse.Namespace, out: Path, model: Any, classe
     if rows * steps > GRID_LIMIT:  # generated at once: a picture's worth
         raise UsageError(f"-n {rows} --interpolate {steps}: {rows * steps} images, more than the {GRID_LIMIT} "
                          "an interpolation draws at once")
-    _check_request(rows * steps, out, model.config, f"-n {rows} --interpolate {steps}")
+    check_output(rows * steps, out, model.config, f"-n {rows} --interpolate {steps}")
     samples = interpolation(model, rows, steps, args.seed or 0, classes)
     if out.suffix == ".npy":
         with atomic_file(out) as f:
@@ -115,22 +112,6 @@ def _write_interpolation(args: argparse.Namespace, out: Path, model: Any, classe
     else:
         write_rows(out, model.config, samples, steps)
     return f"{rows} interpolations of {steps} steps"
-
-
-def _check_request(n: int, out: Path, config: Any, asked: str) -> None:
-    """Refuse, before generating anything, ``n`` samples (``asked`` by those options) that the disk or
-    the memory cannot hold."""
-    if out.suffix == ".npy":
-        size = 128 + n * math.prod(config.data_shape) * 4
-        free = shutil.disk_usage(out.parent).free
-        if size > free:
-            raise UsageError(
-                f"{asked}: {out} would take {describe_bytes(size)}, more than the {describe_bytes(free)} free there"
-            )
-    elif config.data_kind == "image" and n > GRID_LIMIT:
-        raise UsageError(f"{asked}: a .png grid shows at most {GRID_LIMIT} images; write a .npy file for more")
-    else:  # a point plot holds every point
-        check_fits(n * math.prod(config.data_shape) * 4 * 4, asked, UsageError)
 
 
 # -- sample --reconstruct ----------------------------------------------------------------------
@@ -146,15 +127,14 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     if args.noise and model.config.data_kind != "image":
         raise UsageError("--noise: corrupts images; this model was trained on points")
     named = args.reconstruct.lower() in DATASETS  # the first -n of its test split; a file is read whole
+    check_output(args.n, out, model.config, f"-n {args.n}")  # the limits of sample, before anything is made
     source = load_dataset(args.reconstruct, data_dir=args.data_dir, split="test", n=args.n if named else None)
     x = check_samples(source.x[: args.n], name=f"--reconstruct {args.reconstruct}",
                       data_shape=model.config.data_shape, kind=model.config.data_kind)
     x = x.reshape(len(x), *model.config.data_shape)
     try:
-        if out.suffix == ".npy":
-            buffer = io.BytesIO()
-            np.save(buffer, model.reconstruct(_corrupted(x, args)))
-            atomic_write_bytes(out, buffer.getvalue())
+        if out.suffix == ".npy":  # streamed: one chunk of reconstructions in memory, whatever -n
+            write_reconstructions_npy(out, model, x, args.noise or 0.0, args.seed or 0)
         else:
             write_reconstructions(out, model, x, args.noise or 0.0, args.seed or 0)
     except OSError as e:
@@ -162,7 +142,3 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     noisy = f" corrupted with noise {args.noise:g}" if args.noise else ""
     print(f"wrote reconstructions of {len(x)} images{noisy} to {out}", file=sys.stderr)
     return 0
-
-
-def _corrupted(x: np.ndarray, args: argparse.Namespace) -> np.ndarray:
-    return corrupt(x, args.noise, args.seed or 0) if args.noise else x

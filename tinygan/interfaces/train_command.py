@@ -24,7 +24,7 @@ import numpy as np
 from ..data import Dataset, generated_bytes, load_dataset
 from ..evaluation.evaluate import FDTracker, evaluate_model
 from ..io.checkpoint import read_meta
-from ..io.errors import CheckpointError, DivergenceError, UsageError
+from ..io.errors import CheckpointError, DivergenceError, MemoryRequestError, UsageError
 from ..io.files import atomic_write_bytes
 from ..io.memory import check_fits
 from ..training.run_folder import RunFolder
@@ -41,7 +41,7 @@ from ..training.run_record import (
 from ..training.trainer import Progress, check_enough_data
 from .api import GAN, VAE, load_model, model_class
 from .console import ProgressDisplay, StopSignal
-from .options import MODEL_OPTIONS, check_model_memory, check_options, stretch_batchnorm, usage_error
+from .options import MODEL_OPTIONS, check_options, memory_usage_error, stretch_batchnorm, usage_error
 from .remedies import divergence_advice
 
 EXIT_INTERRUPTED = 130
@@ -141,8 +141,10 @@ def _start(args: argparse.Namespace) -> Run:
     check_options(cls, settings.model, settings.overrides, settings.conditional)  # before loading data
     dataset = _load_data(settings)
     config = _config(cls.config_class, settings, dataset)
-    check_model_memory(cls, config, settings.overrides)
-    model = cls(config, backend=args.backend, seed=settings.seed)
+    try:
+        model = cls(config, backend=args.backend, seed=settings.seed)  # refused for its size before allocating
+    except MemoryRequestError as e:
+        raise memory_usage_error(e, settings.overrides) from None
     settings.model = cls.config_class.preset_for(settings.model, dataset.kind)
     settings.total_steps = _total_steps(args, len(dataset), config.rows_per_step)
     return Run(model, settings, dataset, resumed=False)

@@ -82,7 +82,11 @@ def read_meta(path: str | os.PathLike) -> dict[str, Any]:
 def _resolve(path: str | os.PathLike) -> Path:
     """A run folder stands for its checkpoint.npz."""
     path = Path(path)
-    if not path.is_dir():
+    try:
+        folder = path.is_dir()
+    except OSError as e:  # a name too long, say: not a file that could hold a checkpoint
+        raise CheckpointError(f"checkpoint {path}: cannot read it ({e.strerror or e})") from None
+    if not folder:
         return path
     if not os.path.lexists(path / "checkpoint.npz"):
         raise CheckpointError(f"checkpoint {path}: a folder with no checkpoint.npz in it (not a tinygan run folder?)")

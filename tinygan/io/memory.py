@@ -3,8 +3,10 @@
 A large allocation that cannot be met either fails with a ``MemoryError`` deep inside NumPy
 or, worse, succeeds lazily and gets the process killed once the pages are touched. Requests
 whose size comes from the user (an option, a file's header) are measured first and compared
-with the memory this process can still get: the kernel's estimate of available memory,
-capped by the cgroup (container) limit. This module imports nothing from tinygan.
+with the memory this process can still get: the least of every limit it runs under -- the
+kernel's estimate of available memory, the cgroup (container) limit less what the group uses,
+and the address-space limit (``ulimit -v``, ``RLIMIT_AS``) less what the process already maps.
+This module imports nothing from tinygan.
 """
 
 from __future__ import annotations
@@ -12,10 +14,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+try:
+    import resource
+except ImportError:  # not on every platform
+    resource = None
+
 
 def available_bytes() -> int | None:
     """Memory this process could still allocate, in bytes; ``None`` when the system does not say."""
-    found = [n for n in (_meminfo_available(), _cgroup_headroom()) if n is not None]
+    found = [n for n in (_meminfo_available(), _cgroup_headroom(), _address_space_headroom()) if n is not None]
     return min(found) if found else None
 
 
@@ -88,3 +95,27 @@ def _cgroup_headroom() -> int | None:
         except (OSError, ValueError):
             continue
     return None
+
+
+def _address_space_headroom() -> int | None:
+    """``RLIMIT_AS`` (``ulimit -v``) less the address space this process maps now; ``None`` without a limit."""
+    if resource is None:
+        return None
+    try:
+        limit = resource.getrlimit(resource.RLIMIT_AS)[0]
+    except (OSError, ValueError):
+        return None
+    if limit == resource.RLIM_INFINITY or limit < 0:
+        return None
+    return max(limit - _mapped_bytes(), 0)
+
+
+def _mapped_bytes() -> int:
+    """The virtual memory this process maps (``VmSize``), which counts against ``RLIMIT_AS``; 0 when unknown."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmSize:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0

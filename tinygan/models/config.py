@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any, ClassVar
 
 from ..engine.objectives import LOSSES
+from .arguments import plain
 from .classes import names_problem
 from .settings import (
     ANY,
@@ -31,7 +32,6 @@ from .settings import (
     YES_NO,
     SettingError,
     one_of,
-    plain,
     setting,
 )
 
@@ -80,8 +80,7 @@ class ModelConfig:
         for f in fields(self):
             value = getattr(self, f.name)
             value = tuple(value) if isinstance(value, list) and f.metadata["kind"] in (SHAPE, BETAS) else value
-            value = [plain(v) for v in value] if isinstance(value, list) else plain(value)
-            setattr(self, f.name, tuple(plain(v) for v in value) if isinstance(value, tuple) else value)
+            setattr(self, f.name, plain(value))
             problem = f.metadata["kind"].problem(getattr(self, f.name))
             if problem:
                 raise SettingError(self.FAMILY, f.name, getattr(self, f.name), problem)

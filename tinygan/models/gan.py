@@ -33,12 +33,13 @@ from ..engine.network import mlp
 from ..engine.objectives import g_loss
 from ..engine.optim import Adam
 from ..engine.spectral import spectral_normalised
+from .arguments import count, latents
 from .averaging import AveragedNetwork
 from .classes import sample_labels
 from .conditioning import Conditioning, check_discriminator, class_names, input_sizes, with_projection_head
 from .config import GANConfig
 from .critic import Critic
-from .model import Model, check_io, decayed, layers_memory
+from .model import Model, check_io, decayed
 
 __all__ = ["GANModel"]
 
@@ -61,6 +62,8 @@ class GANModel(Model):
     config_class = GANConfig
     NETWORKS = {"G": "generator", "D": "discriminator"}
     PROGRESS = "D {d_loss:.3f} G {g_loss:.3f} D(x) {d_real:.2f} D(G(z)) {d_fake:.2f}"
+    PARAM_COPIES = 6  # and G's average, with its buffer
+    SIZE_FIELDS = ("n_classes", "latent_dim", "g_hidden", "d_hidden", "pack", "maxout_pieces", "batch_size")
 
     def __init__(
         self,
@@ -85,6 +88,7 @@ class GANModel(Model):
             d_layers = spectral_normalised(d_layers)
         check_io(g_layers, g_in, c.data_dim, "generator")
         check_discriminator(d_layers, d_in, c)
+        self.check_memory([g_layers, d_layers])
         self.G = self.nets["G"] = self._network(g_layers)
         self.D = self.nets["D"] = self._network(d_layers)
         self.opt_g = self.optimizers["G"] = Adam(self.G.params, self.G.grads, c.lr_g, c.betas)
@@ -97,22 +101,6 @@ class GANModel(Model):
         self.G_avg = None
         if c.g_ema_decay:
             self.G_avg = self.averaged["G"] = AveragedNetwork(self.G, c.g_ema_decay, self.backend, c.dtype, seed)
-
-    @staticmethod
-    def training_memory(config: GANConfig) -> tuple[int, int]:
-        """(bytes, parameters) of training a GAN of ``config``, roughly, counted before anything is allocated.
-
-        Each parameter is held up to six times (value, gradient, two Adam moments, the average and its
-        gradient buffer); each Dense output of a batch about eight times (forward values, their
-        gradients, BatchNorm and activation temporaries).
-        """
-        c = config
-        g_in, d_in = input_sizes(c)
-        nets = [mlp([g_in, *c.g_hidden, c.data_dim], c.g_activation, c.g_output, c.g_batchnorm, pieces=c.maxout_pieces),
-                mlp([d_in, *c.d_hidden, 1], c.d_activation, None, c.d_batchnorm, pieces=c.maxout_pieces)]
-        projects = c.n_classes and c.conditioning == "projection"
-        table = c.n_classes * c.d_hidden[-1] if projects else 0  # the projection's class table
-        return layers_memory(nets, 6, c.batch_size, c.dtype, extra_params=table)
 
     # -- the training step ------------------------------------------------------------------
 
@@ -247,13 +235,13 @@ class GANModel(Model):
         the samples are spread evenly over the classes, class by class. An unconditional GAN
         asked for classes raises ``ValueError``.
         """
-        if n < 0:
-            raise ValueError(f"number of samples must be >= 0, got {n}")
+        n = count(n, "number of samples")
+        self.check_rows(n, f"sample({n})", ("G",), self.config.data_dim)
         classes = self._sample_labels(n, labels)
         if z is None:
             zz = self.sample_rng.normal((n, self.config.latent_dim), self.dtype)
         else:
-            zz = self.backend.asarray(z, dtype=self.dtype)
+            zz = self.backend.asarray(latents(z, n, self.config.latent_dim), dtype=self.dtype)
         if self.G_avg is None:
             generator = self.G
         else:

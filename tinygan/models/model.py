@@ -14,16 +14,19 @@ names), and ``steps_done`` as a 0-d array on the device, the only count a kernel
 from __future__ import annotations
 
 import json
+from dataclasses import MISSING, fields, is_dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 
 from ..backend import Backend, get_backend
 from ..backend.cuda import RecordedStep
-from ..engine.layers import Dense, Layer, layer_from_spec
+from ..engine.layers import Dense, Layer, ProjectionHead, layer_from_spec
 from ..engine.network import Sequential, count_params
 from ..engine.optim import Adam
-from ..io.errors import DivergenceError
+from ..io.errors import DivergenceError, MemoryRequestError
+from ..io.memory import check_fits
+from .arguments import count, plain, shape
 from .averaging import AveragedNetwork
 
 
@@ -50,8 +53,13 @@ class Model:
     NETWORKS: ClassVar[dict[str, str]]
     PROGRESS: ClassVar[str]  # the metrics of a progress line, as a format string over a metric record
     RECONSTRUCTS: ClassVar[bool] = False  # whether it has an encoder: ``reconstruct(x)`` and ``elbo(x)``
+    # Copies of each parameter training holds: value, gradient, Adam's two moments (and an average, its buffer).
+    PARAM_COPIES: ClassVar[int] = 4
+    # Config fields that decide how much memory a model takes, named when it cannot have it.
+    SIZE_FIELDS: ClassVar[tuple[str, ...]] = ("latent_dim", "batch_size")
 
     def __init__(self, config: Any, backend: str | Backend | None, seed: int) -> None:
+        seed = count(seed, "seed")  # NumPy's integers too: the seed is saved as JSON
         self.config = config
         self.backend = get_backend(backend)
         self.xp = xp = self.backend.xp
@@ -66,6 +74,24 @@ class Model:
         self.step = 0  # training steps taken, on the host: for bookkeeping, never passed to a kernel
         self.steps_done = xp.zeros((), dtype=xp.float64)  # the same count, on the device
         self.horizon = xp.ones((), dtype=xp.float64)  # steps in the run, for a learning-rate decay
+
+    def check_memory(self, nets: list[list[Layer]]) -> None:
+        """Raise :class:`~tinygan.io.errors.MemoryRequestError` (a ``ValueError``) naming the config's sizes
+        when training networks of ``nets`` (layer lists, not yet built) with the config's batch would take
+        more memory than the process can have: checked before anything is allocated."""
+        c = self.config
+        params = sum(count_params(layers) for layers in nets)
+        nbytes = np.dtype(self.dtype).itemsize * (self.PARAM_COPIES * params + activation_values(nets, c.batch_size))
+        check_fits(nbytes, f"{self.kind.upper()} config ({_sizes(c, self.SIZE_FIELDS)}): a model of {params:,} "
+                   "parameters", MemoryRequestError)
+
+    def check_rows(self, n: int, asked_by: str, nets: tuple[str, ...] | None = None, per_row: int = 0) -> None:
+        """Raise :class:`~tinygan.io.errors.MemoryRequestError` when passing ``n`` rows through the built
+        networks ``nets`` (by name; all by default), ``per_row`` values more each, would take more memory
+        than the process can have; ``asked_by`` names the request."""
+        layers = [net.layers for name, net in self.nets.items() if nets is None or name in nets]
+        nbytes = np.dtype(self.dtype).itemsize * n * (activation_values(layers, 1) + per_row)
+        check_fits(nbytes, asked_by, MemoryRequestError)
 
     @classmethod
     def from_preset(
@@ -84,9 +110,10 @@ class Model:
         preset for points, and ``"image"`` otherwise.
         """
         presets = cls.config_class.PRESETS
+        data_shape, overrides = shape(data_shape), {k: plain(v) for k, v in overrides.items()}  # np.int64 → int
         if data_kind is None:
-            data_kind = "points" if tuple(data_shape) == (2,) else "image"
-        config = cls.config_class.from_preset(name or next(iter(presets)), tuple(data_shape), data_kind, **overrides)
+            data_kind = "points" if data_shape == (2,) else "image"
+        config = cls.config_class.from_preset(name or next(iter(presets)), data_shape, data_kind, **overrides)
         return cls(config, backend, seed)
 
     def _network(self, layers: list[Layer]) -> Sequential:
@@ -186,6 +213,8 @@ class Model:
                 )
         try:
             model = cls(config, backend, seed, **{cls.NETWORKS[name]: v for name, v in layers.items()})
+        except MemoryRequestError:
+            raise  # a model this machine cannot hold, not a bad description
         except (TypeError, ValueError) as e:
             raise ValueError(f"invalid model configuration ({e})") from None
         model.restore(arrays, meta)
@@ -241,14 +270,25 @@ class Model:
         self.dataset_name = name if isinstance(name, str) else None
 
 
-def layers_memory(
-    nets: list[list[Layer]], copies: int, batch_size: int, dtype: str, extra_params: int = 0
-) -> tuple[int, int]:
-    """(bytes, parameters) of networks of ``nets`` (unbound layer lists) whose parameters are held
-    ``copies`` times, with about eight values per Dense output of a batch of ``batch_size``."""
-    params = sum(count_params(net) for net in nets) + extra_params
-    widths = sum(layer.n_out for net in nets for layer in net if isinstance(layer, Dense))
-    return np.dtype(dtype).itemsize * (copies * params + 8 * batch_size * widths), params
+def _sizes(config: Any, names: tuple[str, ...]) -> str:
+    """The size fields of ``config`` set apart from their defaults (all of them if none is), for a message."""
+    names = tuple(name for name in names if hasattr(config, name))
+    if not is_dataclass(config):
+        return ", ".join(f"{name} {getattr(config, name)}" for name in names)
+    defaults = {f.name: f.default_factory() if f.default_factory is not MISSING else f.default for f in fields(config)}
+    changed = [name for name in names if getattr(config, name) != defaults.get(name, MISSING)]
+    return ", ".join(f"{name} {getattr(config, name)}" for name in changed or names)
+
+
+def activation_values(nets: list[list[Layer]], rows: int) -> int:
+    """Values a training step on ``rows`` rows holds per network layer, roughly: each layer's input and output
+    about eight times (forward values, their gradients, BatchNorm and activation temporaries)."""
+    widths = 0
+    for layers in nets:
+        dense = [layer for layer in layers if isinstance(layer, Dense | ProjectionHead)]
+        widths += dense[0].n_in if dense else 0
+        widths += sum(layer.n_out if isinstance(layer, Dense) else layer.n_classes for layer in dense)
+    return 8 * rows * widths
 
 
 def check_io(layers: list[Layer], n_in: int, n_out: int, name: str) -> None:

@@ -8,7 +8,6 @@ from the same fields. A bad value raises :class:`SettingError`, a ``ValueError``
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Callable
 from dataclasses import MISSING, dataclass, field
 from typing import Any
@@ -51,15 +50,6 @@ def setting(default: Any, kind: Kind, help: str | None = None) -> Any:  # noqa: 
     factory = (lambda: list(default)) if isinstance(default, list) else MISSING
     value = MISSING if factory is not MISSING else default
     return field(default=value, default_factory=factory, metadata={"kind": kind, "help": help})
-
-
-def plain(value: Any) -> Any:
-    """NumPy scalars as the Python numbers they hold (a config round-trips through JSON)."""
-    if isinstance(value, numbers.Integral) and not isinstance(value, (bool, int)):
-        return int(value)
-    if isinstance(value, numbers.Real) and not isinstance(value, (bool, int, float)):
-        return float(value)
-    return value
 
 
 # -- the kinds -----------------------------------------------------------------------------------

@@ -24,7 +24,10 @@ from ..engine.elbo import GaussianLatent, bernoulli_nll, gaussian_nll
 from ..engine.layers import Layer, sigmoid
 from ..engine.network import mlp
 from ..engine.optim import Adam
-from .model import Model, check_io, decayed, layers_memory
+from ..io.errors import MemoryRequestError
+from ..io.memory import check_fits
+from .arguments import count, latents
+from .model import Model, activation_values, check_io, decayed
 from .vae_config import VAEConfig
 
 __all__ = ["VAEModel"]
@@ -45,6 +48,7 @@ class VAEModel(Model):
     config_class = VAEConfig
     NETWORKS = {"enc": "encoder", "dec": "decoder"}
     PROGRESS = "-ELBO {neg_elbo:.2f} (recon {recon:.2f} KL {kl:.2f})"
+    SIZE_FIELDS = ("latent_dim", "enc_hidden", "dec_hidden", "batch_size")
 
     def __init__(
         self,
@@ -60,6 +64,7 @@ class VAEModel(Model):
         dec_layers = decoder or mlp([c.latent_dim, *c.dec_hidden, c.data_dim], c.activation, leak=c.leak)
         check_io(enc_layers, c.data_dim, 2 * c.latent_dim, "encoder")
         check_io(dec_layers, c.latent_dim, c.data_dim, "decoder")
+        self.check_memory([enc_layers, dec_layers])
         self.enc = self.nets["enc"] = self._network(enc_layers)
         self.dec = self.nets["dec"] = self._network(dec_layers)
         self.opt_enc = self.optimizers["enc"] = Adam(self.enc.params, self.enc.grads, c.lr, c.betas)
@@ -67,14 +72,6 @@ class VAEModel(Model):
         self.latent = GaussianLatent(self.xp, c.latent_dim)
         self.recon_work = Workspace(self.xp)
 
-    @staticmethod
-    def training_memory(config: VAEConfig) -> tuple[int, int]:
-        """(bytes, parameters) of training a VAE of ``config``, roughly, counted before anything is allocated:
-        each parameter four times (value, gradient, two Adam moments), each Dense output of a batch about eight."""
-        c = config
-        nets = [mlp([c.data_dim, *c.enc_hidden, 2 * c.latent_dim], c.activation),
-                mlp([c.latent_dim, *c.dec_hidden, c.data_dim], c.activation)]
-        return layers_memory(nets, 4, c.batch_size, c.dtype)
 
     # -- the training step ------------------------------------------------------------------
 
@@ -169,12 +166,12 @@ class VAEModel(Model):
         ``z`` optionally fixes the latents; otherwise they come from the sampling generator,
         whose draws never shift the training noise.
         """
-        if n < 0:
-            raise ValueError(f"number of samples must be >= 0, got {n}")
+        n = count(n, "number of samples")
+        self.check_rows(n, f"sample({n})", ("dec",), self.config.data_dim)
         if z is None:
             zz = self.sample_rng.normal((n, self.config.latent_dim), self.dtype)
         else:
-            zz = self.backend.asarray(z, dtype=self.dtype)
+            zz = self.backend.asarray(latents(z, n, self.config.latent_dim), dtype=self.dtype)
         return self._decode(zz)
 
     def _batches(self, x: np.ndarray, batch: int):
@@ -183,11 +180,21 @@ class VAEModel(Model):
             chunk = self.backend.asarray(flat[i : i + batch])
             yield i, unit_floats(self.xp, chunk, self.dtype)
 
+    def _check_request(self, n: int, batch: Any, what: str) -> None:
+        """Refuse a ``batch`` that is no count, or ``n`` samples whose results (and noise) and a chunk's
+        passes through both networks would not fit in memory: before any is allocated."""
+        chunk = min(n, count(batch, "batch", 1))
+        c, itemsize = self.config, np.dtype(self.dtype).itemsize
+        nets = [net.layers for net in self.nets.values()]
+        nbytes = 4 * n * (2 * c.data_dim + c.latent_dim) + itemsize * activation_values(nets, chunk)
+        check_fits(nbytes, f"{what} of {n} samples in batches of {chunk}", MemoryRequestError)
+
     def reconstruct(self, x: np.ndarray, batch: int = 1000) -> np.ndarray:
         """Decoded posterior means ``dec(μ(x))`` of ``x`` (uint8 images, floats in [0, 1], or points).
 
         Returns a host float32 array shaped like one sample per row: ``(N, *data_shape)``.
         """
+        self._check_request(len(x), batch, "reconstruct")
         self.enc.eval()
         parts = [self._decode(self.latent.split(self.enc.forward(chunk))[0]) for _, chunk in self._batches(x, batch)]
         self.enc.train()
@@ -199,6 +206,7 @@ class VAEModel(Model):
         One reparameterised sample per row, from noise seeded by ``seed`` and drawn on the host,
         so the estimate does not depend on the backend; ``x`` as for :meth:`reconstruct`.
         """
+        self._check_request(len(x), batch, "elbo")
         eps = np.random.default_rng(seed).standard_normal((len(x), self.config.latent_dim)).astype(np.float32)
         totals = np.zeros(2)
         self.enc.eval()

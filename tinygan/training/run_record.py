@@ -91,10 +91,11 @@ def write_run_config(run_dir: Path, settings: RunSettings, model: Any, dataset: 
 
 def data_record(dataset: Dataset, model: Any = None) -> dict[str, Any]:
     """What a run records of its training data: the number of samples and their SHA-256, and the labels'
-    SHA-256 for a conditional model, which trains on them too."""
-    record = {"n": len(dataset), "sha256": dataset.fingerprint()}
+    SHA-256 and the classes' names for a conditional model, which trains on them too."""
+    record: dict[str, Any] = {"n": len(dataset), "sha256": dataset.fingerprint()}
     if model is not None and model.config.conditional:
         record["labels_sha256"] = dataset.labels_fingerprint()
+        record["class_names"] = list(dataset.class_names or ())
     return record
 
 
@@ -111,6 +112,13 @@ def check_same_data(run_dir: Path, recorded: Any, dataset: Dataset) -> None:
         raise UsageError(f"--resume {run_dir}: the class labels of the training data ({dataset.name}) changed since "
                          "the run was saved; resuming is refused: put the original data back, or start a new run "
                          "with --out")
+    names, current = recorded.get("class_names"), list(dataset.class_names or ())
+    if isinstance(names, list) and names != current:
+        changed = next((f"{a!r} is now {b!r}" for a, b in zip(names, current, strict=False) if a != b),
+                       f"{len(names)} classes then, {len(current)} now")
+        raise UsageError(f"--resume {run_dir}: the class names of the training data ({dataset.name}) changed since "
+                         f"the run was saved ({changed}); resuming is refused: put the original data back, or start "
+                         "a new run with --out")
     if now["sha256"] != recorded["sha256"]:
         raise UsageError(
             f"--resume {run_dir}: the training data ({dataset.name}) changed since the run was saved "

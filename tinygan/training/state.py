@@ -14,7 +14,7 @@ import numpy as np
 
 from ..backend import Array, Backend, BackendError, get_backend, to_numpy
 from ..io.checkpoint import load_checkpoint, save_checkpoint
-from ..io.errors import CheckpointError, DivergenceError
+from ..io.errors import CheckpointError, DivergenceError, MemoryRequestError
 from .guard import check_parameters
 
 
@@ -61,8 +61,11 @@ def save_training(path: Any, model: Any, position: DataPosition, extra_meta: dic
     """Write ``model`` and ``position`` to the checkpoint ``path`` atomically (parent folders are created).
 
     Raises :class:`DivergenceError` (writing nothing) if the model has diverged: a value that is
-    not finite, or a parameter beyond :data:`tinygan.training.guard.PARAM_LIMIT`.
+    not finite, or a parameter beyond :data:`tinygan.training.guard.PARAM_LIMIT`; ``ValueError`` if
+    ``path`` is a folder.
     """
+    if Path(path).is_dir():
+        raise ValueError(f"{path}: is a folder; save to a file in it, such as {Path(path) / 'checkpoint.npz'}")
     arrays, meta = model.state()  # names the first array that is not finite
     check_parameters(model)
     data_arrays, data_meta = position.state()
@@ -92,6 +95,8 @@ def load_training(
         model = classes[kind].from_state(model_arrays, meta, backend)
         position = DataPosition.from_state(arrays, meta.get("data"), backend)
         check_parameters(model)  # saves refuse a diverged state, so a file holding one is no good checkpoint
+    except MemoryRequestError as e:
+        raise MemoryRequestError(f"checkpoint {path}: {e}") from None
     except (CheckpointError, BackendError, MemoryError):
         raise
     except DivergenceError as e:

@@ -23,6 +23,7 @@ import numpy as np
 from ..backend import Array, Random, unit_floats
 from ..data.validate import check_labels, check_samples
 from ..io.errors import DataError
+from ..models.arguments import count, real
 from .guard import check_parameters, check_record
 from .state import DataPosition
 
@@ -112,12 +113,10 @@ def fit(
     ``steps_per_s``.
     """
     config = model.config
-    batch_size = batch_size or config.batch_size
-    pack = getattr(config, "pack", 1)
-    if batch_size < 1 or batch_size % pack:
-        raise ValueError(f"batch size must be a positive multiple of pack={pack}, got {batch_size}")
-    if log_every < 1:
-        raise ValueError(f"log_every must be >= 1, got {log_every}")
+    batch_size, steps, epochs = _run_length(model, batch_size, steps, epochs)
+    log_every = count(log_every, "log_every", 1)
+    if callback is not None and not callable(callback):
+        raise ValueError(f"callback: expected a function of the progress, got {callback!r}")
     x = check_samples(x, name="training data", data_shape=config.data_shape, kind=config.data_kind)
     labels = _training_labels(model, labels, len(x))
     rows = check_enough_data(len(x), config, batch_size)
@@ -135,6 +134,24 @@ def fit(
         if callback is not None and callback(Progress(model.step, steps, position.epoch, record, log.guard)):
             break
     return history
+
+
+def _run_length(model: Any, batch_size: Any, steps: Any, epochs: Any) -> tuple[int, int | None, float | None]:
+    """``fit``'s batch size, steps and epochs, checked as the command line checks them; a batch that does
+    not fit in memory is refused before training starts."""
+    config = model.config
+    pack = getattr(config, "pack", 1)
+    if batch_size is None:
+        batch_size = config.batch_size
+    else:
+        batch_size = count(batch_size, "batch_size", 1)
+        model.check_rows(batch_size * getattr(config, "n_critic", 1), f"batch_size {batch_size}")
+    if batch_size % pack:
+        raise ValueError(f"batch size must be a positive multiple of pack={pack}, got {batch_size}")
+    steps = None if steps is None else count(steps, "steps", 1)
+    if epochs is not None and real(epochs, "epochs") <= 0:
+        raise ValueError(f"epochs: expected a positive number, got {epochs!r}")
+    return batch_size, steps, None if epochs is None else float(epochs)
 
 
 def check_enough_data(n: int, config: Any, batch_size: int | None = None) -> int:
