@@ -89,11 +89,13 @@ def _run_dir(args: argparse.Namespace) -> Path:
 def _set_up(args: argparse.Namespace, folder: RunFolder, stop: StopSignal) -> Run | None:
     """Everything before the first step; a failure, or a signal, undoes the start."""
     try:
+        stop.immediate = True  # no step to finish yet: the first signal ends a start that takes long
         run = _resume(args, folder.path) if args.resume else _start(args)
         run.model.dataset_name = run.dataset.name
         check_enough_data(len(run.dataset), run.model.config)  # before anything is written
         if not run.settings.no_eval and FDTracker.supports(run.model):
             run.fd = FDTracker(run.model, run.settings.data_dir)
+        stop.immediate = False
         if stop.received is None:
             if run.resumed:
                 trim_metrics(folder.path / "metrics.jsonl", run.model.step)
