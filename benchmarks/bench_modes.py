@@ -3,7 +3,7 @@
 Trains the ``points`` preset on ``ring`` (8 Gaussians of std 0.01 on the unit circle) and ``grid``
 (25 Gaussians of std 0.05 on a 5×5 lattice of spacing 2) over several seeds, without packing and
 with packing 2, and prints a Markdown table of mean ± standard error of the metrics of
-:func:`tinygan.evaluation.evaluate.mode_metrics` on 2,500 samples per run (modes captured, percentage of
+:func:`tinygan.evaluation.metrics.mode_metrics` on 2,500 samples per run (modes captured, percentage of
 high-quality samples, reverse KL of the high-quality samples' mode histogram against uniform),
 next to the values Lin et al. (2018, Table 1) report over 10 runs.
 
@@ -36,7 +36,8 @@ ALI's Theano/Blocks code):
   100·m samples); ours splits one batch of ``batch_size`` samples into ``batch_size / m`` packs.
   This script keeps the paper's convention by giving PacGAN-m a batch of m × the preset's.
 * Metrics: the same definitions (3σ high-quality radius; modes with at least one high-quality
-  sample; reverse KL ``KL(p̂ ‖ uniform)`` with ``0 · log 0 = 0``) on 2,500 samples; the paper
+  sample; reverse KL ``KL(p̂ ‖ uniform)`` with ``0 · log 0 = 0``) on 2,500 samples, drawn from
+  the same latents as ``train``'s ``eval.json`` (seed 0, whatever the run's seed); the paper
   reports 10 runs per setting, we default to 5 (``--seeds``).
 """
 
@@ -99,7 +100,9 @@ def train_and_measure(
     gan.fit(data.x, steps=steps, log_every=max(steps // 10, 1))
     seconds = time.perf_counter() - tic
     modes, std = mixture_modes(dataset)
-    result = mode_metrics(sample_model(gan, N_SAMPLES, seed=seed), modes, std)
+    # The latents train scores eval.json with (evaluate_model's seed 0) for every run, so that a row
+    # and its README command measure the same samples.
+    result = mode_metrics(sample_model(gan, N_SAMPLES, seed=0), modes, std)
     return {"dataset": dataset, "pack": pack, "seed": seed, "steps": steps, "seconds": seconds, **result}
 
 

@@ -291,6 +291,35 @@ def test_bench_modes_table_and_parallel_runs_agree(tmp_path, capsys):
     assert runs[0] == runs[1]
 
 
+def test_bench_modes_measures_what_the_readme_train_command_writes(tmp_path, monkeypatch):
+    """A benchmark run and ``train --dataset ring --pack 2 --batch-size 200 --seed S`` (the README's
+    command) train the same model and score the same 2,500 samples, so its row is what eval.json says."""
+    import bench_modes
+
+    from tinygan.evaluation import evaluate
+    from tinygan.interfaces import cli
+
+    scored = {}
+
+    def keep(name, metrics):
+        def spy(samples, modes, std):
+            scored[name] = samples
+            return metrics(samples, modes, std)
+
+        return spy
+
+    monkeypatch.setattr(evaluate, "mode_metrics", keep("train", evaluate.mode_metrics))
+    monkeypatch.setattr(bench_modes, "mode_metrics", keep("bench", bench_modes.mode_metrics))
+    seed, steps, run = 3, 5, tmp_path / "run"
+    command = ["train", "--dataset", "ring", "--pack", "2", "--batch-size", "200", "--seed", str(seed)]
+    assert cli.main([*command, "--steps", str(steps), "--out", str(run)]) == 0
+    measured = bench_modes.train_and_measure("ring", 2, seed, steps)
+    written = json.loads((run / "eval.json").read_text())
+    assert scored["bench"].shape == (bench_modes.N_SAMPLES, 2) == (written["n"], 2)
+    np.testing.assert_array_equal(scored["bench"], scored["train"])
+    assert {k: measured[k] for k in written if k != "n"} == {k: v for k, v in written.items() if k != "n"}
+
+
 def test_bench_modes_settings_reach_the_model(monkeypatch, capsys):
     import bench_modes
 
