@@ -81,7 +81,7 @@ class Model:
         more memory than the process can have: checked before anything is allocated."""
         c = self.config
         params = sum(count_params(layers) for layers in nets)
-        nbytes = np.dtype(self.dtype).itemsize * (self.PARAM_COPIES * params + activation_values(nets, c.batch_size))
+        nbytes = np.dtype(self.config.dtype).itemsize * (self.PARAM_COPIES * params + activation_values(nets, c.batch_size))
         check_fits(nbytes, f"{self.kind.upper()} config ({_sizes(c, self.SIZE_FIELDS)}): a model of {params:,} "
                    "parameters", MemoryRequestError)
 
@@ -90,7 +90,7 @@ class Model:
         networks ``nets`` (by name; all by default), ``per_row`` values more each, would take more memory
         than the process can have; ``asked_by`` names the request."""
         layers = [net.layers for name, net in self.nets.items() if nets is None or name in nets]
-        nbytes = np.dtype(self.dtype).itemsize * n * (activation_values(layers, 1) + per_row)
+        nbytes = np.dtype(self.config.dtype).itemsize * n * (activation_values(layers, 1) + per_row)
         check_fits(nbytes, asked_by, MemoryRequestError)
 
     @classmethod
