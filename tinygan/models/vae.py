@@ -184,7 +184,7 @@ class VAEModel(Model):
         """Refuse a ``batch`` that is no count, or ``n`` samples whose results (and noise) and a chunk's
         passes through both networks would not fit in memory: before any is allocated."""
         chunk = min(n, count(batch, "batch", 1))
-        c, itemsize = self.config, np.dtype(self.dtype).itemsize
+        c, itemsize = self.config, np.dtype(self.config.dtype).itemsize
         nets = [net.layers for net in self.nets.values()]
         nbytes = 4 * n * (2 * c.data_dim + c.latent_dim) + itemsize * activation_values(nets, chunk)
         check_fits(nbytes, f"{what} of {n} samples in batches of {chunk}", MemoryRequestError)
