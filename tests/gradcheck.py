@@ -27,9 +27,10 @@ STEP = 1e-6
 TOL = 1e-6
 """Largest accepted relative error between analytic and numerical gradients, beyond the rounding allowance."""
 
-NOISE_POINTS, NOISE_ORDER, NOISE_SPACING = 24, 4, 1e-9
-"""The loss is evaluated at ``NOISE_POINTS`` points ``NOISE_SPACING`` apart (relative to the input) on a
-random line; its ``NOISE_ORDER``-th differences there are rounding noise alone (see ``loss_noise``)."""
+NOISE_POINTS, NOISE_DEGREE, NOISE_SPACING = 24, 4, STEP
+"""The loss is evaluated at ``NOISE_POINTS`` random points along a random line, up to ``NOISE_SPACING``
+(relative to the input, the same scale as the step) either side; what a polynomial of degree
+``NOISE_DEGREE`` through them leaves unexplained is rounding noise (see ``loss_noise``)."""
 NOISE_SIGMAS = 8.0
 """How many standard deviations of rounding error the allowance admits: a correct gradient fails
 with a probability far below one in a billion draws; a wrong one misses by orders of magnitude more."""
@@ -66,18 +67,22 @@ class FiniteDifferences(np.ndarray):
 
 
 def loss_noise(f: Callable[[np.ndarray], float], x0: np.ndarray, seed: int = 0) -> float:
-    """Standard deviation of the rounding noise in ``f`` near ``x0`` (Moré & Wild's ECnoise, 2011).
+    """Standard deviation of the rounding noise in ``f`` near ``x0``, measured on the scale of the step.
 
-    On the line ``g(t) = f(x0 + t·d)``, with steps ``d`` of ~1e-9 relative to ``x0``, the k-th
-    differences of a smooth ``g`` are ~|d|^k·g⁽ᵏ⁾, far below rounding; what remains is noise, and
-    for independent noise of deviation σ, ``E[(Δᵏg)²] = C(2k, k)·σ²``. The last rounding of ``f``
-    itself (``ε·|f(x0)|``) is a floor.
+    On the line ``g(t) = f(x0 + t·d)``, at random ``t`` in [−1, 1] with ``d`` of the order of the step,
+    ``g`` is a low-degree polynomial to far below rounding (its fifth-order term is ~(1e-6)⁵); the
+    least-squares residual of that polynomial is the noise, ``σ² = RSS / (points − degree − 1)``.
+    Random, not evenly spaced, points: where ``f`` is locally linear, its rounding error at evenly
+    spaced points is a regular sawtooth whose differences vanish (Moré & Wild's ECnoise then sees
+    none). The last rounding of ``f`` itself (``ε·|f(x0)|``) is a floor.
     """
-    rng = np.random.default_rng(seed)  # a Gaussian direction: steps of ±1 units can keep rounding in lockstep
+    rng = np.random.default_rng(seed)
     d = rng.standard_normal(x0.shape) * NOISE_SPACING * (np.abs(x0) + 1.0)
-    values = np.array([f(x0 + j * d) for j in range(NOISE_POINTS)])
-    differences = np.diff(values, n=NOISE_ORDER)
-    sigma = math.sqrt(float(np.mean(differences**2)) / math.comb(2 * NOISE_ORDER, NOISE_ORDER))
+    t = rng.uniform(-1.0, 1.0, NOISE_POINTS)
+    values = np.array([f(x0 + tj * d) for tj in t])
+    centred = values - values.mean()
+    residual = centred - np.polyval(np.polyfit(t, centred, NOISE_DEGREE), t)
+    sigma = math.sqrt(float(np.sum(residual**2)) / (NOISE_POINTS - NOISE_DEGREE - 1))
     return max(sigma, float(np.finfo(np.float64).eps * abs(values[0])))
 
 
