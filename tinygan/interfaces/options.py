@@ -243,8 +243,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _train_options(train: argparse.ArgumentParser) -> None:
     train.add_argument(
         "--dataset", default=None,
-        help=f"dataset name ({', '.join(DATASETS)}) or a path to a .npy/.npz file of shape (N, D) or (N, H, W) "
-        "[default: digits]",
+        help=f"dataset name ({', '.join(DATASETS)}), a path to a .npy/.npz file of shape (N, D), (N, H, W) or "
+        "(N, H, W, C), or a folder of PNG files (classes from its sub-folders) [default: digits]",
     )
     train.add_argument("--n-train", type=_positive_int, default=None, help="use only the first N training samples")
     train.add_argument("--model", default=None, choices=sorted({*PRESETS, *VAE_PRESETS}),

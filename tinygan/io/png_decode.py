@@ -83,18 +83,16 @@ class PNGHeader(NamedTuple):
 
 def _iter_chunks(data: bytes) -> Iterator[tuple[bytes, bytes]]:
     """Yield (type, payload) for each chunk, checking lengths and CRCs."""
-    pos = len(PNG_SIGNATURE)
-    while pos < len(data):
-        if pos + 8 > len(data):
+    pos, size = len(PNG_SIGNATURE), len(data)
+    while pos < size:
+        if pos + 8 > size:
             raise ValueError("truncated PNG chunk header")
-        (length,) = struct.unpack(">I", data[pos : pos + 4])
-        kind = data[pos + 4 : pos + 8]
+        length, kind = struct.unpack_from(">I4s", data, pos)
         end = pos + 8 + length
-        if end + 4 > len(data):
+        if end + 4 > size:
             raise ValueError(f"truncated PNG chunk {kind!r}")
         payload = data[pos + 8 : end]
-        (crc,) = struct.unpack(">I", data[end : end + 4])
-        if crc != zlib.crc32(kind + payload) & 0xFFFFFFFF:
+        if struct.unpack_from(">I", data, end)[0] != zlib.crc32(payload, zlib.crc32(kind)):
             raise ValueError(f"bad CRC in PNG chunk {kind!r}")
         yield kind, payload
         pos = end + 4
@@ -183,13 +181,14 @@ def _paeth(line: np.ndarray, up: np.ndarray, bpp: int) -> np.ndarray:
 def _unfilter(raw: bytes, start: int, height: int, stride: int, bpp: int) -> np.ndarray:
     """The ``(height, stride)`` bytes of the scanlines at ``raw[start:]`` with their filters undone."""
     rows = np.frombuffer(raw, np.uint8, count=height * (stride + 1), offset=start).reshape(height, stride + 1)
-    kinds, out = rows[:, 0], rows[:, 1:].copy()
-    if kinds.max() > 4:
-        raise ValueError(f"invalid PNG filter type {int(kinds.max())}")
-    if not kinds.any():
-        return out
+    out = rows[:, 1:].copy()
+    kinds = raw[start : start + height * (stride + 1) : stride + 1]  # each scanline's filter byte
+    if not kinds.strip(b"\x00"):
+        return out  # filter None throughout: nothing to undo
+    if max(kinds) > 4:
+        raise ValueError(f"invalid PNG filter type {max(kinds)}")
     previous = np.zeros(stride, np.uint8)
-    for r, kind in enumerate(kinds.tolist()):
+    for r, kind in enumerate(kinds):
         if kind == 1:
             out[r] = np.cumsum(out[r].reshape(-1, bpp), axis=0, dtype=np.uint8).ravel()  # sums wrap mod 256
         elif kind == 2:
