@@ -11,6 +11,8 @@ from __future__ import annotations
 import struct
 import zlib
 
+import hypothesis
+import hypothesis.strategies as st
 import numpy as np
 import pytest
 
@@ -228,3 +230,46 @@ def test_invalid_headers_filters_and_palettes():
     _fails(png(extra=chunk(b"ABCD", b"")), "critical")
     _fails(SIGNATURE + chunk(b"IEND", b""), "IHDR")
     _fails(png()[:-12], "IEND")
+
+
+# -- any damage: a one-line ValueError or a well-formed image, never another exception ------------
+
+def _decodes_or_refuses(data: bytes) -> None:
+    try:
+        pixels = decode_png(data)
+    except ValueError as e:
+        assert str(e) and "\n" not in str(e)
+        return
+    assert pixels.dtype == np.uint8 and pixels.ndim in (2, 3) and 0 not in pixels.shape
+
+
+SAMPLES_PNGS = [
+    encode(RGB, 2, filters=[0, 1, 2, 3, 4]),
+    encode(GREY[:4, :5], 0, depth=4, filters=[4], interlace=True),
+    encode(RNG.integers(0, 4, (5, 6), dtype=np.uint8), 3, depth=2, filters=[3], palette=[[0, 0, 0], [9, 9, 9]]),
+]
+
+
+@hypothesis.settings(max_examples=150, deadline=None)
+@hypothesis.given(
+    st.sampled_from(range(len(SAMPLES_PNGS))),
+    st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)), max_size=4),
+    st.integers(0, 10_000),
+)
+def test_damaged_files_are_refused_in_one_line(which, flips, cut):
+    data = bytearray(SAMPLES_PNGS[which])
+    for where, value in flips:
+        data[where % len(data)] = value
+    _decodes_or_refuses(bytes(data[: max(cut, 1)]))
+
+
+@hypothesis.settings(max_examples=150, deadline=None)
+@hypothesis.given(
+    st.integers(0, 70), st.integers(0, 70), st.sampled_from([1, 2, 4, 8, 16, 3]), st.sampled_from([0, 2, 3, 4, 6, 1]),
+    st.integers(0, 2), st.binary(max_size=300),
+)
+def test_any_header_over_any_data_is_refused_in_one_line(width, height, depth, colour, interlace, body):
+    ihdr = chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, depth, colour, 0, 0, interlace))
+    plte = chunk(b"PLTE", bytes(range(12)))
+    for raw in (body, zlib.compress(body)):
+        _decodes_or_refuses(SIGNATURE + ihdr + plte + chunk(b"IDAT", raw) + chunk(b"IEND", b""))
