@@ -6,6 +6,7 @@ from .engine.layers import BatchNorm, Dense, Dropout, Layer, LeakyReLU, Maxout, 
 from .engine.losses import bce_with_logits, softmax_cross_entropy
 from .engine.network import Sequential, mlp
 from .engine.optim import SGD, Adam
+from .evaluation.own_data import evaluate
 from .interfaces.api import GAN, VAE
 from .io.errors import CheckpointError, DataError, DivergenceError
 from .models.config import PRESETS, GANConfig
@@ -26,6 +27,7 @@ __all__ = [
     "Dataset",
     "DivergenceError",
     "Progress",
+    "evaluate",
     "load_dataset",
     "Adam",
     "Backend",

@@ -237,6 +237,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--n", type=_at_least_two, default=None, help=(
         "number of generated samples, at least 2 [default: 10000 for images, 2500 for 2-D points]"
     ))
+    evaluate.add_argument("--dataset", default=None, help="the data to measure against: a dataset name, "
+                          "a .npy/.npz file or a folder of PNG files [default: the run's own]")
     return parser
 
 

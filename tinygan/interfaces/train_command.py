@@ -23,6 +23,7 @@ import numpy as np
 
 from ..data import Dataset, generated_bytes, load_dataset
 from ..evaluation.evaluate import FDTracker, evaluate_model
+from ..evaluation.own_data import evaluate_data
 from ..io.checkpoint import read_meta
 from ..io.errors import CheckpointError, DivergenceError, UsageError
 from ..io.files import atomic_write_bytes
@@ -81,7 +82,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                 return EXIT_INTERRUPTED
             code = _train(run, folder.path, stop)
         if code == 0 and not run.settings.no_eval:
-            _write_eval(folder.path, run.model, run.settings.data_dir)
+            _write_eval(folder.path, run.model, run.settings.data_dir, run.dataset)
     finally:
         if folder is not None:
             folder.release()
@@ -314,7 +315,9 @@ def _divergence_advice(error: DivergenceError, model: GAN, run_dir: Path) -> str
     return f"{error}; {kept}. Remedies: {retry}{more}"
 
 
-def _write_eval(run_dir: Path, model: GAN, data_dir: str | None) -> None:
+def _write_eval(run_dir: Path, model: GAN, data_dir: str | None, dataset: Dataset | None = None) -> None:
     result = evaluate_model(model, data_dir=data_dir)
+    if result is None and dataset is not None:  # the user's own data: measured against itself
+        result = evaluate_data(model, dataset)
     if result is not None:
         atomic_write_bytes(run_dir / "eval.json", json.dumps(result, indent=2).encode())
