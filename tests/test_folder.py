@@ -5,6 +5,8 @@ from __future__ import annotations
 import struct
 import zlib
 
+import hypothesis
+import hypothesis.strategies as st
 import numpy as np
 import pytest
 
@@ -15,6 +17,7 @@ from tinygan.io.png import png_bytes
 
 def write_png(path, pixels):
     path.write_bytes(png_bytes(pixels))  # no fsync: many small files
+
 
 RNG = np.random.default_rng(11)
 
@@ -121,3 +124,25 @@ def test_class_names_that_clash_are_refused(tmp_path):
     make_folder(tmp_path, classes=("Cat", "cat"), per_class=1)
     with pytest.raises(DataError, match="class folders: class name 'cat' appears more than once"):
         load_dataset(tmp_path)
+
+
+@hypothesis.settings(max_examples=40, deadline=None,
+                     suppress_health_check=[hypothesis.HealthCheck.function_scoped_fixture])
+@hypothesis.given(
+    st.integers(0, 5), st.lists(st.tuples(st.integers(0, 400), st.integers(0, 255)), min_size=1, max_size=3),
+    st.integers(1, 400),
+)
+def test_any_damage_to_one_file_is_named_or_read(tmp_path_factory, which, flips, cut):
+    root = tmp_path_factory.mktemp("damaged")
+    make_folder(root, per_class=3, shape=(4, 3))
+    target = sorted(root.rglob("*.png"))[which]
+    data = bytearray(target.read_bytes())
+    for where, value in flips:
+        data[where % len(data)] = value
+    target.write_bytes(bytes(data[:cut]))
+    try:
+        ds = load_dataset(root)
+    except DataError as e:
+        assert str(e).startswith(f"{target}: ") and "\n" not in str(e)
+        return
+    assert ds.x.shape[:3] == (6, 4, 3)  # damage that left a readable image of the same size
