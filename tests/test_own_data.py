@@ -83,6 +83,9 @@ def test_eval_without_labels_says_what_needs_them(home, capsys):
     code, _, err = run(capsys, "train", "--model", "vae", "--dataset", "flat", "--steps", "5", "--batch-size", "8",
                        "--no-eval", "--out", "vrun")
     assert code == 0, err
+    assert read_png(home / "vrun" / "reconstructions.png").ndim == 3  # colour originals above reconstructions
+    code, _, err = run(capsys, "sample", "--checkpoint", "vrun", "--reconstruct", "shapes", "-n", "3", "--out", "r.png")
+    assert code == 0 and read_png(home / "r.png").shape == (2 * SIDE + 6, 3 * SIDE + 8, 3)
     code, out, err = run(capsys, "eval", "--checkpoint", "vrun/checkpoint.npz", "--n", "50")
     assert code == 0, err
     result = json.loads(out)
@@ -143,3 +146,10 @@ def test_the_held_out_split_takes_a_share_of_every_class():
     assert np.bincount(labels[held], minlength=4).tolist() == [2, 1, 1, 0]
     assert held_out_split(len(labels), labels)[1].tolist() == held.tolist()  # the same every time
     assert len(held_out_split(10, None)[1]) == 2
+
+
+def test_an_array_of_another_channel_count_stops_training_in_one_line(home, capsys):
+    np.save(home / "rgba.npy", np.zeros((20, 4, 4, 4), np.uint8))
+    code, _, err = run(capsys, "train", "--dataset", "rgba.npy", *TINY, "--out", "run")
+    assert code == 2 and err.startswith("tinygan train: error: rgba.npy: expected shape") and "C = 1 or 3" in err
+    assert len(err.strip().splitlines()) == 1 and not (home / "run").exists()
