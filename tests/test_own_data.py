@@ -51,8 +51,10 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:
 
 
 def test_train_default_and_conditional_on_a_folder_then_eval(home, capsys):
-    code, _, err = run(capsys, "train", "--dataset", "shapes/", *TINY, "--out", "run")
+    code, _, err = run(capsys, "train", "--dataset", "shapes/", *TINY, "--eval-every", "6", "--out", "run")
     assert code == 0, err
+    records = [json.loads(line) for line in (home / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records if "fd" in r] == [6, 12]  # FD during training, on the data's own judge
     assert "training default on shapes (60 samples)" in err
     assert read_png(home / "run" / "samples.png").shape[2] == 3  # a colour grid
     written = json.loads((home / "run" / "eval.json").read_text())  # measured at the end of training

@@ -30,7 +30,16 @@ from ..data.validate import check_labels, check_samples
 from ..io.errors import DataError
 from ..models.classes import default_names
 from ..models.latents import sample_model
-from .evaluate import DEFAULT_N, LABELLED_IMAGES, MIXTURES, evaluate_model, judge_samples, load_or_train_classifier
+from .evaluate import (
+    DEFAULT_N,
+    LABELLED_IMAGES,
+    MIXTURES,
+    Classifier,
+    FDTracker,
+    evaluate_model,
+    judge_samples,
+    load_or_train_classifier,
+)
 
 HELD_OUT = 0.2  # share of each class held out from the judge
 NEEDS_LABELS = ("fd", "fd_real_floor", "classes_covered", "max_class_share", "class_kl", "cis", "conditional_accuracy")
@@ -133,11 +142,16 @@ def evaluate_data(model: Any, data: Dataset, n: int | None = None, seed: int = 0
     return result
 
 
+def _judge(model: Any, data: Dataset, kept: np.ndarray, verbose: bool = True) -> Classifier:
+    """The judge trained on the rows ``kept`` of ``data``, cached by the data's digest."""
+    path = cache_dir("own-data") / f"classifier-{data.fingerprint()[:16]}.npz"
+    return load_or_train_classifier(data.name, data.x[kept], data.labels[kept], model.backend, cache=path,
+                                    verbose=verbose)
+
+
 def _judged(model: Any, data: Dataset, kept: np.ndarray, held: np.ndarray, n: int, seed: int, verbose: bool) -> dict:
     """The judge's metrics of ``n`` samples against the held-out rows."""
-    path = cache_dir("own-data") / f"classifier-{data.fingerprint()[:16]}.npz"
-    clf = load_or_train_classifier(data.name, data.x[kept], data.labels[kept], model.backend, cache=path,
-                                   verbose=verbose)
+    clf = _judge(model, data, kept, verbose)
     conditional = getattr(model.config, "n_classes", 0) > 0
     result = judge_samples(clf, model, n, data.x[held], seed, data.labels[held] if conditional else None)
     result["classifier_test_accuracy"] = clf.accuracy(data.x[held], data.labels[held])
@@ -184,3 +198,24 @@ def _array_dataset(model: Any, x: np.ndarray, labels: np.ndarray | None) -> Data
         names = tuple(getattr(c, "class_names", None) or default_names(k or int(labels.max()) + 1))
     value_range = (0.0, 255.0) if x.dtype == np.uint8 else (0.0, 1.0)
     return Dataset("data", x, labels, c.data_kind, value_range, class_names=names)
+
+
+class DataFDTracker(FDTracker):
+    """:class:`~tinygan.evaluation.evaluate.FDTracker` against the held-out part of a user's labelled images."""
+
+    def __init__(self, model: Any, data: Dataset, n: int = 2_000) -> None:
+        kept, held = held_out_split(len(data), data.labels)
+        self.clf = _judge(model, data, kept)
+        self.test_features = self.clf.features(data.x[held])
+        self.n = n
+
+
+def fd_tracker(model: Any, data: Dataset, data_dir: str | None = None) -> FDTracker | None:
+    """What measures the FD of ``model``'s samples during training on ``data``, or ``None`` where nothing can."""
+    if FDTracker.supports(model):
+        return FDTracker(model, data_dir)
+    if data.name in (*MIXTURES, *LABELLED_IMAGES) or model.config.data_kind != "image":
+        return None
+    if judge_problem(data, held_out_split(len(data), data.labels)[1]):
+        return None
+    return DataFDTracker(model, data)

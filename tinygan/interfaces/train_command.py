@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 
 from ..data import Dataset, generated_bytes, load_dataset
-from ..evaluation.evaluate import FDTracker, evaluate_model
-from ..evaluation.own_data import evaluate_data
+from ..evaluation.evaluate import evaluate_model
+from ..evaluation.own_data import evaluate_data, fd_tracker
 from ..io.checkpoint import read_meta
 from ..io.errors import CheckpointError, DivergenceError, UsageError
 from ..io.files import atomic_write_bytes
@@ -104,8 +104,8 @@ def _set_up(args: argparse.Namespace, folder: RunFolder, stop: StopSignal) -> Ru
         run = _resume(args, folder.path) if args.resume else _start(args)
         run.model.dataset_name = run.dataset.name
         check_enough_data(len(run.dataset), run.model.config)  # before anything is written
-        if not run.settings.no_eval and FDTracker.supports(run.model):
-            run.fd = FDTracker(run.model, run.settings.data_dir)
+        if not run.settings.no_eval:
+            run.fd = fd_tracker(run.model, run.dataset, run.settings.data_dir)
         if stop.received is None:
             if run.resumed:
                 trim_metrics(folder.path / "metrics.jsonl", run.model.step)
