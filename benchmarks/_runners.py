@@ -17,7 +17,7 @@ from _gemms import Gemm
 
 from tinygan import GAN, VAE, VAE_PRESETS
 from tinygan.backend import BackendError, get_backend
-from tinygan.models.config import preset_config
+from tinygan.models.config import GANConfig
 
 DATA_SHAPE = (28, 28)
 
@@ -217,7 +217,7 @@ def make_torch_runner(backend: str, model: str, batch: int) -> Runner:
     if model in VAE_PRESETS:
         peer, low = TorchVAE(build_model(model, "numpy", batch), device), 0.0
     else:
-        peer, low = TorchGAN.from_config(preset_config(model, DATA_SHAPE, batch_size=batch), device), -1.0
+        peer, low = TorchGAN.from_config(GANConfig.from_preset(model, DATA_SHAPE, batch_size=batch), device), -1.0
     pool = [
         (torch.from_numpy(r).to(device), torch.from_numpy(z).to(device))
         for r, z in _inputs(batch, peer.config.latent_dim, low=low)
@@ -237,7 +237,7 @@ def make_jax_runner(backend: str, model: str, batch: int) -> Runner:
         raise Unavailable(f"JAX is not importable ({e})") from None
     from _jax_peer import JaxGAN
 
-    config = preset_config(model, DATA_SHAPE, batch_size=batch)
+    config = GANConfig.from_preset(model, DATA_SHAPE, batch_size=batch)
     peer = JaxGAN.from_config(config)
     cpu = jax.devices("cpu")[0]
     pool = [(jax.device_put(r, cpu), jax.device_put(z, cpu)) for r, z in _inputs(batch, config.latent_dim)]

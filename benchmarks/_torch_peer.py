@@ -150,7 +150,7 @@ class TorchGAN:
 
 
 class TorchVAE:
-    """Encoder, decoder and one Adam over both, mirroring a tinygan :class:`~tinygan.models.vae.VAE`.
+    """Encoder, decoder and one Adam over both, mirroring a tinygan :class:`~tinygan.models.vae.VAEModel`.
 
     The networks are translated layer by layer from the VAE's own (``vae.enc.layers``,
     ``vae.dec.layers``); Adam's lr, betas and eps come from its optimizers (tinygan keeps one Adam

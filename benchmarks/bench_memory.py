@@ -57,7 +57,8 @@ def child(args: argparse.Namespace) -> dict[str, Any]:
 
     from tinygan import GAN
     from tinygan.backend import get_backend
-    from tinygan.data import DataError, load_dataset
+    from tinygan.data import load_dataset
+    from tinygan.io.errors import DataError
 
     backend = get_backend(args.backend)
     marks["after_imports"] = _rss_bytes() / MB

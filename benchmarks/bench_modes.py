@@ -64,8 +64,8 @@ from _report import write_json  # noqa: E402
 
 from tinygan import GAN, GANConfig
 from tinygan.data import load_dataset, mixture_modes  # noqa: E402
-from tinygan.evaluation.evaluate import mode_metrics, sample_model  # noqa: E402
-from tinygan.models.config import preset_config  # noqa: E402
+from tinygan.evaluation.metrics import mode_metrics  # noqa: E402
+from tinygan.models.latents import sample_model  # noqa: E402
 
 # PacGAN (Lin et al., NeurIPS 2018), Table 1: mean ± standard error over 10 runs per setting.
 PUBLISHED = {
@@ -93,7 +93,7 @@ def train_and_measure(
     ``pack`` times the (overridden) preset batch, so D judges as many packs per step at any ``pack``.
     """
     data = load_dataset(dataset, split="train", seed=seed)
-    config = preset_config("points", (2,), "points", **(overrides or {}))
+    config = GANConfig.from_preset("points", (2,), "points", **(overrides or {}))
     gan = GAN(replace(config, pack=pack, batch_size=config.batch_size * pack), backend, seed)
     tic = time.perf_counter()
     gan.fit(data.x, steps=steps, log_every=max(steps // 10, 1))
@@ -245,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.lr_decay is not None:
         overrides["lr_decay"] = args.lr_decay
     try:
-        config = preset_config("points", (2,), "points", **overrides)
+        config = GANConfig.from_preset("points", (2,), "points", **overrides)
     except (TypeError, ValueError) as e:
         parser.error(f"--set: {e}")
     tasks = [

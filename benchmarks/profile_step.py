@@ -4,7 +4,7 @@
 
 Each part's time is its own (exclusive): a timed call's time less that of the timed calls
 inside it. "Python and the rest" is the step's time less every timed part: the glue in
-``GAN.device_step``, the loss's few small array operations, packing, and the interpreter.
+``GANModel.device_step``, the loss's few small array operations, packing, and the interpreter.
 The timers cost a few microseconds per step, so the total is the plain step's time
 within noise; `bench_step.py` is the benchmark, this script only splits it up.
 
@@ -36,10 +36,10 @@ from tinygan.engine.network import Sequential
 from tinygan.engine.optim import Adam
 from tinygan.models import vae as vae_module
 from tinygan.models.averaging import AveragedNetwork
-from tinygan.models.config import preset_config
+from tinygan.models.config import GANConfig
 from tinygan.models.critic import Critic
-from tinygan.models.gan import GAN
-from tinygan.models.vae_config import VAE_PRESETS, vae_preset_config
+from tinygan.models.gan import GANModel
+from tinygan.models.vae_config import VAE_PRESETS, VAEConfig
 
 
 class Profile:
@@ -91,9 +91,9 @@ def install(profile: Profile) -> None:
     profile.wrap(Adam, "step", "Adam (both networks)")
     profile.wrap(AveragedNetwork, "update", "averaged G weights")
     profile.wrap(Sequential, "start_gradients", "gradient buffers' first write")
-    profile.wrap(GAN, "noise", "random normals for z")
+    profile.wrap(GANModel, "noise", "random normals for z")
     profile.wrap(Critic, "gradients", "D's loss and its gradient")
-    profile.wrap(GAN, "generator_gradients", "G's loss and its gradient")
+    profile.wrap(GANModel, "generator_gradients", "G's loss and its gradient")
     profile.wrap(vae_module, "bernoulli_nll", "VAE reconstruction loss and its gradient")
     profile.wrap(GaussianLatent, "forward", "VAE latent and KL forward")
     profile.wrap(GaussianLatent, "backward", "VAE latent and KL backward")
@@ -117,10 +117,10 @@ def profile_batch(model: str, batch: int, steps: int, warmup: int) -> tuple[floa
 def python_floor(model: str, steps: int, warmup: int) -> float:
     """Median time of the ``model`` step (GAN or VAE) with every hidden layer and the latent 4 wide, at batch 2."""
     if model in VAE_PRESETS:
-        config = vae_preset_config(model, DATA_SHAPE)
+        config = VAEConfig.from_preset(model, DATA_SHAPE)
         nets = {"enc_hidden": config.enc_hidden, "dec_hidden": config.dec_hidden}
     else:
-        config = preset_config(model, DATA_SHAPE)
+        config = GANConfig.from_preset(model, DATA_SHAPE)
         nets = {"g_hidden": config.g_hidden, "d_hidden": config.d_hidden}
     narrow = {"latent_dim": 4} | {name: [4] * len(sizes) for name, sizes in nets.items()}
     runner, _ = make_tinygan_runner("numpy", model, 2, overrides=narrow)

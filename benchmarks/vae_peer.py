@@ -30,7 +30,8 @@ from _report import write_json  # noqa: E402
 from _torch_peer import TorchVAE  # noqa: E402
 
 from tinygan import VAE, load_dataset  # noqa: E402
-from tinygan.training.trainer import Batches, DataPosition  # noqa: E402
+from tinygan.training.state import DataPosition  # noqa: E402
+from tinygan.training.trainer import Batches  # noqa: E402
 
 
 def compare(dataset: str, epochs: float, seed: int, data_dir: str | None = None, n_train: int | None = None,

@@ -57,15 +57,13 @@ def test_api_rejects_bad_arrays():
         gan.fit([[0.0] * 16], steps=1)
 
 
-def test_error_types_live_in_errors_and_keep_their_old_import_paths():
-    from tinygan import data
-    from tinygan.io import checkpoint, errors
-    from tinygan.training import trainer
+def test_error_types_live_in_errors():
+    from tinygan.io import errors
 
-    assert tinygan.DataError is data.DataError is errors.DataError
-    assert tinygan.CheckpointError is checkpoint.CheckpointError is errors.CheckpointError
-    assert tinygan.DivergenceError is trainer.DivergenceError is errors.DivergenceError
-    assert str(errors.CheckpointError("a\nb\rc")) == "a\\nb\\rc"  # one line, as before the move
+    assert tinygan.DataError is errors.DataError
+    assert tinygan.CheckpointError is errors.CheckpointError
+    assert tinygan.DivergenceError is errors.DivergenceError
+    assert str(errors.CheckpointError("a\nb\rc")) == "a\\nb\\rc"  # one line
 
 
 def test_checkpoint_of_another_architecture_is_refused(tmp_path):

@@ -7,10 +7,11 @@ import pytest
 
 import tinygan
 from tinygan import GAN, GANConfig
-from tinygan.data import FASHION_NAMES, DataError, load_dataset, write_idx
+from tinygan.data import FASHION_NAMES, load_dataset, write_idx
 from tinygan.engine.layers import Dense, LeakyReLU, ProjectionHead
 from tinygan.evaluation.metrics import conditional_metrics
 from tinygan.evaluation.pictures import class_grid, interpolation
+from tinygan.io.errors import DataError
 from tinygan.models.classes import class_indices, names_problem, sample_labels, spread
 
 pytestmark = pytest.mark.usefixtures("numpy_one_blas_thread")

@@ -144,6 +144,11 @@ def test_a_conditional_run_resumes_with_its_classes(tmp_path, capsys):
                    "--out", run)[0] == 0
     assert tinygan(capsys, "train", "--resume", run, "--steps", "8", "--conditional")[0] == 0
     assert GAN.load(str(run / "checkpoint.npz")).step == 8
+    # the form it was saved with, given again, is accepted; another is refused as a change of model
+    assert tinygan(capsys, "train", "--resume", run, "--steps", "9", "--conditioning", "concat")[0] == 0
+    code, err = tinygan(capsys, "train", "--resume", run, "--steps", "10", "--conditional", "--conditioning",
+                        "projection")
+    _one_line_error(code, err, "--conditioning: a resumed run keeps its saved model (conditioning = concat)")
     plain = tmp_path / "plain"
     assert tinygan(capsys, "train", *TINY, "--steps", "2", "--out", plain)[0] == 0
     code, err = tinygan(capsys, "train", "--resume", plain, "--steps", "4", "--conditional")

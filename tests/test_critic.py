@@ -178,6 +178,8 @@ def test_wgan_clips_every_d_parameter_after_each_update():
     (dict(r1_gamma=1.0, d_batchnorm=True), "d_batchnorm = True: a gradient penalty .* set d_batchnorm false"),
     (dict(loss="wgan-gp", d_activation="tanh"), "d_activation = 'tanh': .* piecewise-linear activations only"),
     (dict(loss="hinge", real_label=0.9), "real_label = 0.9: label smoothing belongs to the bce loss, not hinge"),
+    (dict(gp_weight=5.0), "gp_weight = 5.0: the gradient penalty's weight belongs to the wgan-gp loss, not bce"),
+    (dict(loss="hinge", wgan_clip=0.1), "wgan_clip = 0.1: weight clipping belongs to the wgan loss, not hinge"),
     (dict(loss="nope"), "loss = 'nope': expected one of bce, hinge, lsgan, wgan, wgan-gp"),
     (dict(n_critic=0), "n_critic = 0: expected a positive integer"),
 ])

@@ -14,15 +14,12 @@ from hypothesis import strategies as st
 from tinygan import GAN
 from tinygan.data import make_digits, mixture_modes
 from tinygan.evaluation import evaluate
-from tinygan.evaluation.evaluate import (
-    Classifier,
-    TrainSettings,
+from tinygan.evaluation.evaluate import Classifier, TrainSettings, evaluate_model, load_or_train_classifier
+from tinygan.evaluation.metrics import (
     class_metrics,
     classifier_inception_score,
-    evaluate_model,
     frechet_distance,
     kl_divergence,
-    load_or_train_classifier,
     mode_metrics,
 )
 

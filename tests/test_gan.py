@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 
 from tinygan import GAN, Dense, GANConfig, Layer, ReLU
 from tinygan.engine.layers import sigmoid
-from tinygan.engine.losses import bce_with_logits
-from tinygan.training.trainer import DivergenceError
+from tinygan.engine.logit_losses import bce_with_logits
+from tinygan.io.errors import DivergenceError
 
 
 def tiny(**overrides) -> GAN:
@@ -198,12 +198,14 @@ def test_fit_stops_on_non_finite_loss_naming_step_and_quantity(monkeypatch):
         gan.fit(x, steps=8, log_every=2)
 
 
-def test_check_finite_names_the_network():
+def test_the_guard_names_the_network():
+    from tinygan.training.guard import check_parameters
+
     gan = tiny()
-    gan.check_finite()
+    check_parameters(gan)
     gan.G.params[0] = np.nan
     with pytest.raises(DivergenceError, match="step 0: generator parameters are not finite"):
-        gan.check_finite()
+        check_parameters(gan)
 
 
 def test_sampling_without_latents_does_not_shift_training_noise():

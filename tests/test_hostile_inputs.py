@@ -22,10 +22,11 @@ import pytest
 import tinygan.io.files as files_module
 from tinygan import GAN
 from tinygan.backend import BackendError
-from tinygan.data import DataError, idx_bytes, load_dataset, read_idx, write_idx
+from tinygan.data import idx_bytes, load_dataset, read_idx, write_idx
 from tinygan.data import sources as data_sources
 from tinygan.interfaces import cli
-from tinygan.io.checkpoint import CheckpointError, load_checkpoint
+from tinygan.io.checkpoint import load_checkpoint
+from tinygan.io.errors import CheckpointError, DataError
 from tinygan.models.latents import seeded_latents
 
 TINY = ["--dataset", "digits", "--n-train", "256", "--batch-size", "32", "--g-hidden", "16", "--d-hidden", "16",
@@ -127,7 +128,7 @@ def run_npy_sample(capsys, checkpoint: Path, n: int, out: Path) -> None:
 
 
 def test_sample_writes_a_long_npy_a_chunk_at_a_time(tmp_path, checkpoint, capsys, monkeypatch):
-    from tinygan.evaluation.evaluate import SAMPLE_CHUNK
+    from tinygan.models.latents import SAMPLE_CHUNK
 
     batches = []
     real_sample = GAN.sample
@@ -383,13 +384,13 @@ def test_disk_full_names_the_file_and_what_is_kept(tmp_path, capsys, monkeypatch
 
 
 def test_disk_full_on_metrics_names_metrics(tmp_path, capsys, monkeypatch):
-    from tinygan.training import runs
+    from tinygan.training import run_record
 
     class Full(io.BytesIO):
         def flush(self):
             raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(runs, "open_for_append", lambda path: Full())
+    monkeypatch.setattr(run_record, "open_for_append", lambda path: Full())
     run = tmp_path / "run"
     line = error_line(capsys, "train", *TINY, "--steps", "20", "--out", str(run), "--log-every", "5")
     assert line == (
@@ -516,15 +517,11 @@ def test_resume_refuses_changed_data(tmp_path, capsys, saved):
     ids=["plain", "projection", "concat", "packed"],
 )
 def test_the_memory_estimate_counts_every_parameter_of_a_gan(options):
-    from tinygan.interfaces.options import model_memory
-
     gan = GAN.from_preset("default", (8, 8), seed=0, **options)
-    assert model_memory(gan.config)[1] == gan.n_params  # the projection's class table included
+    assert GAN.training_memory(gan.config)[1] == gan.n_params  # the projection's class table included
 
 
 def test_the_memory_estimate_counts_every_parameter_of_a_vae():
     from tinygan import VAE
-    from tinygan.interfaces.options import model_memory
-
     vae = VAE.from_preset("vae", (8, 8), seed=0, latent_dim=3, enc_hidden=[16], dec_hidden=[16, 8])
-    assert model_memory(vae.config)[1] == vae.n_params
+    assert VAE.training_memory(vae.config)[1] == vae.n_params

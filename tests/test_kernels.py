@@ -23,7 +23,7 @@ import pytest
 from tinygan import BatchNorm, Dense, Dropout, LeakyReLU, Sequential, Tanh
 from tinygan.backend import get_backend
 from tinygan.backend.kernels import SOURCES
-from tinygan.engine.losses import bce_with_logits
+from tinygan.engine.logit_losses import bce_with_logits
 from tinygan.engine.optim import Adam
 from tinygan.models.averaging import AveragedNetwork
 

@@ -97,3 +97,54 @@ def test_modules_and_functions_stay_small(name):
         and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES
     ]
     assert not long, f"functions in {name} longer than {MAX_FUNCTION_LINES} lines: {long}"
+
+
+def _layer_of(module: str) -> int | None:
+    """The layer of a ``tinygan.…`` module name (``None`` outside the package)."""
+    parts = module.split(".")
+    if parts[0] != "tinygan":
+        return None
+    return LAYERS.get(parts[1] if len(parts) > 1 else "__init__")
+
+
+def test_a_train_start_goes_down_the_layers_once(tmp_path, monkeypatch):
+    """From ``tinygan train``'s arguments to the model's constructor, every call goes down or stays in its
+    layer: none calls back up. The modules are listed in the order the start first enters them."""
+    import sys
+
+    from tinygan.interfaces import cli
+    from tinygan.models.model import Model
+
+    class Built(Exception):
+        pass
+
+    def stop(self, *args, **kwargs):
+        raise Built
+
+    monkeypatch.setattr(Model, "__init__", stop)
+    upward, order = [], []
+
+    def profile(frame, event, arg):
+        if event != "call":
+            return
+        back = frame.f_back
+        callee, caller = frame.f_globals.get("__name__", ""), back.f_globals.get("__name__", "") if back else ""
+        low, high = _layer_of(callee), _layer_of(caller)
+        if low is None:
+            return
+        if callee not in order:
+            order.append(callee)
+        if high is not None and low > high:
+            upward.append(f"{caller} -> {callee}.{frame.f_code.co_name}")
+
+    argv = ["train", "--dataset", "ring", "--steps", "1", "--g-hidden", "4", "--d-hidden", "4",
+            "--out", str(tmp_path / "run"), "--no-eval"]
+    sys.setprofile(profile)
+    try:
+        with pytest.raises(Built):
+            cli.main(argv)
+    finally:
+        sys.setprofile(None)
+    assert not upward, f"calls back up a layer: {upward}"
+    assert order[:2] == ["tinygan.interfaces.cli", "tinygan.interfaces.options"] and "tinygan.models.model" in order
+    assert len(order) <= 20, f"a train start passes through {len(order)} modules: {order}"

@@ -26,10 +26,10 @@ from hypothesis import strategies as st
 
 import tinygan.io.files as files_module
 from tinygan import GAN, GANConfig
-from tinygan.data import DataError, idx_bytes, parse_idx, read_idx
+from tinygan.data import idx_bytes, parse_idx, read_idx
 from tinygan.interfaces import cli
-from tinygan.io.checkpoint import CheckpointError, load_checkpoint
-from tinygan.training.trainer import DivergenceError
+from tinygan.io.checkpoint import load_checkpoint
+from tinygan.io.errors import CheckpointError, DataError, DivergenceError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -332,9 +332,21 @@ def test_divergence_keeps_last_good_checkpoint_cli(tmp_path):
     assert last.startswith("tinygan train: error: training diverged at step 11: ")
     assert "not finite" in last or "nan" in last
     assert f"the last good checkpoint (step 10) is kept in {run / 'checkpoint.npz'}" in last
-    assert f"--resume {run} --lr-g 1e+29 --lr-d 1e+29" in last and "--real-label 0.9" in last
+    assert f"--resume {run} --lr-g 0.0002 --lr-d 0.0002" in last and "--real-label 0.9" in last  # the preset's
     assert "Traceback" not in result.stderr and "RuntimeWarning" not in result.stderr
     assert (run / "checkpoint.npz").read_bytes() == good
+    model = json.loads((run / "config.json").read_text())["model"]
+    assert model["lr_g"] == model["lr_d"] == 2e-4  # what the folder says is what it holds
+
+
+@pytest.mark.parametrize("loss", ["hinge", "wgan-gp"])
+def test_a_remedy_names_the_outsized_option_and_only_what_the_run_takes(tmp_path, loss):
+    """An R1 weight of 1e30 diverges: the remedy names it; a loss without label smoothing is not offered it."""
+    result = tinygan("train", *TINY, "--steps", "20", "--out", "run", "--loss", loss, "--r1-gamma", "1e30",
+                     "--d-batchnorm", "no", cwd=tmp_path)
+    assert result.returncode == cli.EXIT_ERROR
+    last = result.stderr.strip().splitlines()[-1]
+    assert "a smaller --r1-gamma 1e+30 (the preset has 0)" in last and "--real-label" not in last, last
 
 
 def test_divergence_before_any_checkpoint_says_so(tmp_path):
@@ -343,7 +355,7 @@ def test_divergence_before_any_checkpoint_says_so(tmp_path):
     assert result.returncode == cli.EXIT_ERROR
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("tinygan train: error: training diverged at step ")
-    assert "no checkpoint had been written yet" in last and "--lr-g 1e+29" in last
+    assert "no checkpoint had been written yet" in last and "--lr-g 0.0002" in last
     assert not (tmp_path / "run" / "checkpoint.npz").exists()
 
 
@@ -649,7 +661,7 @@ def test_bad_resume_folder(capsys, tmp_path, reference):
         (["train", "--lr-d", "fast"], "argument --lr-d: expected a positive number, got 'fast'"),
         (["train", "--d-dropout", "1"], "argument --d-dropout: expected a number in [0, 1), got 1"),
         (["train", "--real-label", "0.2"], "argument --real-label: expected a number in (0.5, 1]"),
-        (["train", "--g-hidden", "32,x"], "argument --g-hidden: expected comma-separated layer sizes"),
+        (["train", "--g-hidden", "32,x"], "argument --g-hidden: expected comma-separated positive layer sizes"),
         (["train", "--g-batchnorm", "maybe"], "argument --g-batchnorm: expected yes/no"),
         (["train", "--g-activation", "swish"], "argument --g-activation: expected one of relu, leaky_relu"),
         (["train", "--model", "huge"], "argument --model: invalid choice: 'huge'"),

@@ -24,7 +24,7 @@ from tinygan import GAN
 from tinygan.interfaces import cli
 from tinygan.io.checkpoint import load_checkpoint
 from tinygan.io.files import open_for_append, read_regular
-from tinygan.training.rundir import MARKER, RUN_FILES
+from tinygan.training.run_folder import MARKER, RUN_FILES
 
 ROOT = Path(__file__).resolve().parents[1]
 # A tiny 2-D run: its samples.png and eval.json (mode metrics) are quick to make.

@@ -11,12 +11,14 @@ import numpy as np
 import pytest
 
 from tinygan import GAN, VAE, CheckpointError, VAEConfig, load_dataset
-from tinygan.data import DataError, Dataset, make_digits
+from tinygan.data import Dataset, make_digits
 from tinygan.evaluation import evaluate
 from tinygan.evaluation.evaluate import TrainSettings
 from tinygan.evaluation.pictures import comparison_grid, corrupt
-from tinygan.interfaces import cli, families, train_command
+from tinygan.interfaces import cli, sample_command, train_command
+from tinygan.io.errors import DataError
 from tinygan.io.png import read_png
+from tinygan.training import run_record
 
 pytestmark = pytest.mark.usefixtures("numpy_one_blas_thread")
 
@@ -127,7 +129,7 @@ def vae_run(tmp_path_factory) -> Path:
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("XDG_CACHE_HOME", str(tmp / "cache"))
-        for module in (evaluate, train_command, families):
+        for module in (evaluate, train_command, run_record, sample_command):
             mp.setattr(module, "load_dataset", fake_load)
         mp.setattr(evaluate, "TrainSettings", lambda: TrainSettings(epochs=1, batch_size=100))
         assert cli.main(["train", "--model", "vae", *TINY, "--steps", "20", "--log-every", "10", "--eval-every",

@@ -2,8 +2,23 @@
 
 from .backend import Backend, BackendError, get_backend
 from .data import Dataset, load_dataset
-from .engine.layers import BatchNorm, Dense, Dropout, Layer, LeakyReLU, Maxout, ReLU, Sigmoid, Tanh
-from .engine.losses import bce_with_logits, softmax_cross_entropy
+from .engine.layers import (
+    BatchNorm,
+    BatchNorm2d,
+    Conv2d,
+    ConvTranspose2d,
+    Dense,
+    Dropout,
+    Flatten,
+    Layer,
+    LeakyReLU,
+    Maxout,
+    ReLU,
+    Reshape,
+    Sigmoid,
+    Tanh,
+)
+from .engine.logit_losses import bce_with_logits, softmax_cross_entropy
 from .engine.network import Sequential, mlp
 from .engine.optim import SGD, Adam
 from .evaluation.own_data import evaluate
@@ -33,12 +48,17 @@ __all__ = [
     "Backend",
     "BackendError",
     "BatchNorm",
+    "BatchNorm2d",
+    "Conv2d",
+    "ConvTranspose2d",
     "Dense",
     "Dropout",
+    "Flatten",
     "Layer",
     "LeakyReLU",
     "Maxout",
     "ReLU",
+    "Reshape",
     "SGD",
     "Sequential",
     "Sigmoid",

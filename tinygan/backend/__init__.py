@@ -30,11 +30,11 @@ def get_backend(name: str | Backend | None = None) -> Backend:
     if name == "numpy":
         return _NUMPY
     if name == "cupy":
-        return _cupy_backend()
+        return _cupy_backend(name)
     if name == "cupy-graph":
         from .cuda import graph_backend
 
-        return graph_backend(_cupy_backend())
+        return graph_backend(_cupy_backend(name))
     if name == "array-api-strict":
         import array_api_strict
 
@@ -43,23 +43,23 @@ def get_backend(name: str | Backend | None = None) -> Backend:
     raise BackendError(f"unknown {source} {name!r}: expected one of {', '.join(BACKENDS)}")
 
 
-def _cupy_backend() -> Backend:
+def _cupy_backend(name: str = "cupy") -> Backend:
     try:
         import cupy
     except ImportError as e:
         raise BackendError(
-            "backend 'cupy' needs CuPy: pip install 'tinygan[cuda12]' or 'tinygan[cuda13]' "
+            f"backend {name!r} needs CuPy: pip install 'tinygan[cuda12]' or 'tinygan[cuda13]' "
             f"(matching your CUDA driver) -- import failed: {e}"
         ) from None
     try:
         count = cupy.cuda.runtime.getDeviceCount()
     except Exception as e:  # CUDA raises its own error types when no driver is present
         raise BackendError(
-            f"backend 'cupy': CuPy is installed but CUDA is not usable ({e}); "
+            f"backend {name!r}: CuPy is installed but CUDA is not usable ({e}); "
             "check the NVIDIA driver with nvidia-smi and that CuPy matches its CUDA version"
         ) from None
     if count == 0:
-        raise BackendError("backend 'cupy': no CUDA device is visible (check CUDA_VISIBLE_DEVICES)")
+        raise BackendError(f"backend {name!r}: no CUDA device is visible (check CUDA_VISIBLE_DEVICES)")
     return Backend("cupy", cupy)
 
 

@@ -30,7 +30,8 @@ extras install) stand, read from CuPy's source and issue tracker:
 * **Host values**: a kernel's scalar arguments are frozen when recorded. Everything that changes
   from step to step -- Adam's step size and bias corrections, the decayed learning rates, the
   weight of the moving average, the step count -- is computed on the device from 0-d arrays
-  (see :mod:`tinygan.engine.optim`, :mod:`tinygan.models.averaging`, :meth:`tinygan.models.gan.GAN.learning_rates`);
+  (see :mod:`tinygan.engine.optim`, :mod:`tinygan.models.averaging`,
+  :meth:`tinygan.models.gan.GANModel.learning_rates`);
   the host values that do reach kernels (learning rates, label targets) are part of the
   recording's key, and a change records the step again.
 

@@ -5,8 +5,8 @@ faults of touching new memory) as on arithmetic, once its arrays outgrow the all
 Layers and optimizers therefore write intermediate results into arrays they keep from step to
 step, through ``out=`` -- which NumPy and CuPy functions take and the array API does not. The
 two helpers below keep the engine's math written once: on other namespaces ``Workspace.get``
-returns ``None`` and the ``Ops`` functions ignore ``out`` and return a new array. Fused CuPy
-kernels live here too.
+returns ``None`` and the ``Ops`` functions ignore ``out`` and return a new array. (Fused CuPy
+kernels live in :mod:`.kernels`.)
 """
 
 from __future__ import annotations

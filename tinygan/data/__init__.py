@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io.errors import DataError  # still importable from here, as before it moved
+from ..io.errors import DataError
 from ..io.memory import check_fits
 from .arrays import load_samples
 from .digits import make_digits

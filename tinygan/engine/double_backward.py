@@ -20,6 +20,13 @@ carries ``ḡ`` forward as ``δ̄``, the adjoint of each layer's input gradient:
   maxout picks each unit's winning piece of ``δ̄``.
 * **SpectralDense** (``W_sn = W/σ``): as Dense with ``W_sn``; the gradient with respect to
   ``W_sn`` then passes through the normalisation as in its own backward.
+* **Conv2d** ``y = im2col(x) W + b``: backward is ``δ_in = col2im(δ_out Wᵀ)``, and col2im is the
+  adjoint of im2col, so ``⟨δ̄_in, δ_in⟩ = ⟨im2col(δ̄_in), δ_out Wᵀ⟩``: ``∂/∂W += im2col(δ̄_in)ᵀ δ_out``
+  and ``δ̄_out = im2col(δ̄_in) W``, the layer's forward without its bias -- Dense with the patches
+  of ``δ̄`` for its rows. **ConvTranspose2d** (backward ``δ_in = im2col(δ_out) W``):
+  ``∂/∂W += im2col(δ_out)ᵀ δ̄_in`` and ``δ̄_out = col2im(δ̄_in Wᵀ)``, again its forward without bias.
+  **SpectralConv2d** passes the gradient with respect to ``W_sn`` through the normalisation.
+* **Flatten**, **Reshape**: fixed linear maps, ``δ̄_out`` is ``δ̄_in`` reshaped as their forward does.
 * **ProjectionHead** (a projection discriminator's last layer, ``a = h·(w + (C E)ₙ) + b``): like a
   Dense layer to one output whose weight vector depends on the row's classes, so
   ``∂/∂w += δ̄ᵀ δ_out`` and ``∂/∂E += Cᵀ (δ_out ⊙ δ̄)``; it must be the last layer.
@@ -35,12 +42,25 @@ from __future__ import annotations
 from typing import Any
 
 from ..backend import Array, Ops, Workspace
-from .layers import Dense, Dropout, Layer, LeakyReLU, Maxout, ProjectionHead, ReLU
+from .layers import (
+    Conv2d,
+    ConvTranspose2d,
+    Dense,
+    Dropout,
+    Flatten,
+    Layer,
+    LeakyReLU,
+    Maxout,
+    ProjectionHead,
+    ReLU,
+    Reshape,
+)
 from .network import Sequential
-from .spectral import SpectralDense
+from .spectral import SpectralDense, SpectralNorm
 
-SUPPORTED = (Dense, ReLU, LeakyReLU, Maxout, Dropout)  # SpectralDense is a Dense
-WEIGHTED = (Dense, ProjectionHead)  # layers whose backward pass involves their weights
+CONVOLUTIONS = (Conv2d, ConvTranspose2d)  # SpectralConv2d is a Conv2d
+SUPPORTED = (Dense, ReLU, LeakyReLU, Maxout, Dropout, *CONVOLUTIONS, Flatten, Reshape)  # SpectralDense is a Dense
+WEIGHTED = (Dense, ProjectionHead, *CONVOLUTIONS)  # layers whose backward pass involves their weights
 
 
 def check_supported(layers: list[Layer], what: str = "a penalised critic") -> None:
@@ -49,8 +69,9 @@ def check_supported(layers: list[Layer], what: str = "a penalised critic") -> No
         if not isinstance(layer, SUPPORTED) and not (isinstance(layer, ProjectionHead) and i == len(layers) - 1):
             names = ", ".join(t.__name__ for t in SUPPORTED)
             raise ValueError(
-                f"{what} needs the gradient of its input gradient, which tinygan computes for {names} and "
-                f"SpectralDense layers, and a ProjectionHead as the last layer; layer {i} is {type(layer).__name__}"
+                f"{what} needs the gradient of its input gradient, which tinygan computes for {names} and their "
+                f"spectrally normalised twins, and a ProjectionHead as the last layer; layer {i} is "
+                f"{type(layer).__name__}"
             )
 
 
@@ -90,6 +111,10 @@ class InputGradient:
                 layer.add_weight_gradients(d_bar, self.seeds[i])
             elif isinstance(layer, Dense):
                 d_bar = self._dense(i, layer, d_bar, tangent=i < last)
+            elif isinstance(layer, CONVOLUTIONS):
+                d_bar = self._convolution(i, layer, d_bar, tangent=i < last)
+            elif isinstance(layer, (Flatten, Reshape)):
+                d_bar = layer.forward(d_bar)  # a fixed linear map: its Jacobian applied to δ̄ is its forward
             elif isinstance(layer, Maxout):
                 n, width = d_bar.shape
                 grouped = self.xp.reshape(d_bar, (n, width // layer.pieces, layer.pieces))
@@ -110,6 +135,17 @@ class InputGradient:
         if not tangent:
             return None
         return ops.matmul(d_bar, weight, out=self.work.get(f"tangent{i}", (d_bar.shape[0], layer.n_out), dy.dtype))
+
+
+    def _convolution(self, i: int, layer: Conv2d | ConvTranspose2d, d_bar: Array, tangent: bool) -> Array | None:
+        """``∂/∂W += im2col(δ̄)ᵀ δ_out`` (Conv2d) or ``im2col(δ_out)ᵀ δ̄`` (ConvTranspose2d), through W/σ for
+        SpectralConv2d; returns the layer's forward of ``δ̄`` without bias when ``tangent``."""
+        g = layer.backward_weight_gradient(d_bar, self.seeds[i])
+        if isinstance(layer, SpectralNorm):
+            layer.add_weight_gradient(g)
+        else:
+            layer.grads["W"] += g
+        return layer.linear(d_bar) if tangent else None
 
 
 def _filled(xp: Any, a: Array) -> Array:

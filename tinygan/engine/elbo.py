@@ -94,7 +94,7 @@ def bernoulli_nll(logits: Array, x: Array, work: Workspace | None = None) -> tup
     over the batch (nats per sample); returns ``(loss, dL/dlogits)``.
 
     Per value the stable binary cross-entropy on logits ``max(a, 0) − a·x + log1p(exp(−|a|))``
-    (see :func:`tinygan.engine.losses.bce_with_logits`), whose gradient is ``σ(a) − x``, divided by ``N``
+    (see :func:`tinygan.engine.logit_losses.bce_with_logits`), whose gradient is ``σ(a) − x``, divided by ``N``
     for the batch mean. ``x`` in [0, 1]; for grey levels between 0 and 1 this is the usual
     "continuous Bernoulli without its normaliser", the loss of most published image VAEs.
     ``work`` keeps the intermediates from call to call.

@@ -36,7 +36,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..backend import Array, namespace_of
-from .losses import bce_with_logits
+from .logit_losses import bce_with_logits
 
 LOSSES = ("bce", "hinge", "lsgan", "wgan", "wgan-gp")
 GP_EPS = 1e-12

@@ -1,4 +1,4 @@
-"""Spectral normalisation (Miyato et al., 2018): Dense weights divided by their largest singular value.
+"""Spectral normalisation (Miyato et al., 2018): weights divided by their largest singular value.
 
 A Dense layer ``y = xW + b`` is Lipschitz in ``x`` with constant ``σ(W)``, the largest singular
 value of ``W``. :class:`SpectralDense` uses ``W_sn = W / σ(W)`` instead, so each such layer is
@@ -19,6 +19,12 @@ exactly the function computed, ``y = x W/‖Wu‖ + b``. With ``G = xᵀ dy`` (t
 respect to ``W_sn``) and ``v = Wu/σ``: ``dσ = vᵀ dW u``, so
 
     ∂L/∂W = (G − ⟨G, W_sn⟩ v uᵀ) / σ,     ∂L/∂b = Σₙ dy,     ∂L/∂x = dy W_snᵀ.
+
+:class:`SpectralConv2d` does the same to a convolution's weight *as a matrix*: its ``(k·k·c_in, c_out)``
+matrix, the transpose of Miyato et al.'s ``(c_out, c_in·k·k)`` and so of the same singular values.
+This bounds the reshaped matrix's norm, not the convolution's own operator norm (which can be up to
+``k/s`` times larger, since each input pixel meets up to ``⌈k/s⌉²`` taps), as in Miyato et al. and
+common implementations. The gradient formulas are those above, with ``G = im2col(x)ᵀ dy``.
 """
 
 from __future__ import annotations
@@ -26,14 +32,17 @@ from __future__ import annotations
 from typing import Any
 
 from ..backend import Array
-from .layers import Dense, Layer
+from .layers import Conv2d, Dense, Layer
 
 INIT_ITERATIONS = 10  # power iterations on the initial weights, so the first steps see a good σ
 NORM_EPS = 1e-12  # keeps a zero vector from dividing by zero in the power iteration
 
 
-class SpectralDense(Dense):
-    """:class:`~tinygan.engine.layers.Dense` with ``W`` replaced by ``W / σ(W)`` (see the module docstring)."""
+class SpectralNorm:
+    """What a spectrally normalised layer adds to one whose weight matrix ``params["W"]`` is ``(inputs, outputs)``.
+
+    Mixed in before the layer class: the vector ``u``, the power iteration, ``W_sn`` and the gradient through it.
+    """
 
     def bind(self, xp: Any, rng: Any) -> None:
         super().bind(xp, rng)
@@ -42,7 +51,7 @@ class SpectralDense(Dense):
     def init_params(self, params: dict[str, Array]) -> None:
         super().init_params(params)
         w = params["W"]
-        u = self.rng.normal((self.n_out, 1), w.dtype)
+        u = self.rng.normal((w.shape[1], 1), w.dtype)
         self.u = u / self.xp.sqrt(self.xp.sum(u * u))
         for _ in range(INIT_ITERATIONS):
             self.power_iteration()
@@ -53,9 +62,9 @@ class SpectralDense(Dense):
     def power_iteration(self) -> None:
         """One step of ``v ← Wu/‖Wu‖, u ← Wᵀv/‖Wᵀv‖``, updating the stored ``u`` in place."""
         w = self.params["W"]
-        v = self.ops.matmul(w, self.u, out=self.work.get("v", (self.n_in, 1), w.dtype))
+        v = self.ops.matmul(w, self.u, out=self.work.get("v", (w.shape[0], 1), w.dtype))
         v = self.ops.divide(v, self.xp.sqrt(self.xp.sum(v * v)) + NORM_EPS, out=v)
-        u = self.ops.matmul(w.T, v, out=self.work.get("u", (self.n_out, 1), w.dtype))
+        u = self.ops.matmul(w.T, v, out=self.work.get("u", (w.shape[1], 1), w.dtype))
         self.u[...] = u / (self.xp.sqrt(self.xp.sum(u * u)) + NORM_EPS)
 
     @property
@@ -63,16 +72,14 @@ class SpectralDense(Dense):
         """``W_sn`` of the latest forward."""
         return self.w_sn
 
-    def forward(self, x: Array) -> Array:
+    def normalise(self) -> Array:
+        """``σ = ‖Wu‖``, ``v = Wu/σ`` and ``W_sn = W/σ`` from the current ``W`` and the stored ``u``."""
         xp, ops, w = self.xp, self.ops, self.params["W"]
-        wu = ops.matmul(w, self.u, out=self.work.get("wu", (self.n_in, 1), w.dtype))
+        wu = ops.matmul(w, self.u, out=self.work.get("wu", (w.shape[0], 1), w.dtype))
         self.sigma = xp.sqrt(xp.sum(wu * wu))
         self.v = ops.divide(wu, self.sigma, out=wu)
         self.w_sn = ops.divide(w, self.sigma, out=self.work.get("w_sn", w.shape, w.dtype))
-        self.x = x
-        y = ops.matmul(x, self.w_sn)
-        y += self.params["b"]
-        return y
+        return self.w_sn
 
     def add_weight_gradient(self, g: Array) -> None:
         """Add ``∂L/∂W`` given ``g = ∂L/∂W_sn`` (overwritten: it is scratch): ``(g − ⟨g, W_sn⟩ v uᵀ)/σ``."""
@@ -83,6 +90,17 @@ class SpectralDense(Dense):
         g /= self.sigma
         self.add_gradient("W", lambda out: g)
 
+
+class SpectralDense(SpectralNorm, Dense):
+    """:class:`~tinygan.engine.layers.Dense` with ``W`` replaced by ``W / σ(W)`` (see the module docstring)."""
+
+    def forward(self, x: Array) -> Array:
+        w_sn = self.normalise()
+        self.x = x
+        y = self.ops.matmul(x, w_sn)
+        y += self.params["b"]
+        return y
+
     def backward(self, dy: Array, need_dx: bool = True, need_dparams: bool = True) -> Array | None:
         if need_dparams:
             self.add_weight_gradient(self.ops.matmul(self.x.T, dy, out=self.work.get("dW", self.w_sn.shape, dy.dtype)))
@@ -92,14 +110,37 @@ class SpectralDense(Dense):
     writes_first = True  # its gradients go through add_gradient
 
 
+class SpectralConv2d(SpectralNorm, Conv2d):
+    """:class:`~tinygan.engine.layers.Conv2d` with its ``(k·k·c_in, c_out)`` weight matrix divided by its σ.
+
+    This bounds the reshaped matrix, not the convolution's operator norm (see the module docstring).
+    """
+
+    def _matrix(self) -> Array:
+        return self.w_sn
+
+    def forward(self, x: Array) -> Array:
+        self.normalise()
+        return super().forward(x)
+
+    def _add_weight_gradient(self, compute: Any) -> None:
+        w = self.params["W"]
+        self.add_weight_gradient(compute(self.work.get("dW_sn", w.shape, w.dtype)))
+
+    writes_first = True  # its gradients go through add_gradient
+
+
+SPECTRAL = {Dense: SpectralDense, Conv2d: SpectralConv2d}
+
+
 def spectral_normalised(layers: list[Layer]) -> list[Layer]:
-    """``layers`` with every plain :class:`Dense` replaced by a :class:`SpectralDense` of the same arguments."""
+    """``layers`` with every plain :class:`Dense` and :class:`Conv2d` replaced by its spectrally normalised twin."""
     out: list[Layer] = []
     for layer in layers:
-        if type(layer) is Dense:
+        if type(layer) in SPECTRAL:
             spec = layer.spec()
             spec.pop("type")
-            layer = SpectralDense(**spec)
+            layer = SPECTRAL[type(layer)](**spec)
         out.append(layer)
     return out
 
@@ -107,5 +148,5 @@ def spectral_normalised(layers: list[Layer]) -> list[Layer]:
 def power_iterations(layers: list[Layer]) -> None:
     """One power iteration in every spectrally normalised layer of ``layers`` (once per D update)."""
     for layer in layers:
-        if isinstance(layer, SpectralDense):
+        if isinstance(layer, SpectralNorm):
             layer.power_iteration()

@@ -1,1 +1,1 @@
-"""evaluation"""
+"""What a model learned: the judge classifier and metrics, and every picture of its samples."""

@@ -22,24 +22,19 @@ import numpy as np
 
 from ..backend import Array, Backend, get_backend, to_numpy, unit_floats
 from ..data import Dataset, cache_dir, load_dataset
-from ..engine.losses import softmax_cross_entropy
+from ..engine.logit_losses import softmax_cross_entropy
 from ..engine.network import Sequential, mlp
 from ..engine.optim import Adam
 from ..io.checkpoint import load_checkpoint, save_checkpoint
 from ..io.errors import CheckpointError
 from ..models.classes import spread
 from ..models.latents import sample_chunks, sample_model
-from ..training.trainer import Batches, DataPosition
-from .metrics import (  # noqa: F401  (re-exported: the metric functions' old home)
-    COVERED_FRACTION,
-    HQ_STDS,
-    class_metrics,
-    class_shares,
-    classifier_inception_score,
+from ..training.state import DataPosition
+from ..training.trainer import Batches
+from .metrics import (
     conditional_metrics,
     frechet_distance,
     image_metrics,
-    kl_divergence,
     mode_metrics,
 )
 
@@ -259,7 +254,7 @@ def evaluate_model(
     * ``ring``, ``grid``: ``modes``, ``modes_total``, ``hq_percent``, ``reverse_kl`` (and
       ``mode_counts``); see :func:`tinygan.evaluation.metrics.mode_metrics`.
     * a VAE, beside these: ``neg_elbo`` of the real test set in nats per sample, and its terms
-      ``recon`` and ``kl`` (see :meth:`tinygan.models.vae.VAE.elbo`).
+      ``recon`` and ``kl`` (see :meth:`tinygan.models.vae.VAEModel.elbo`).
     * ``digits``, ``mnist``, ``fashion-mnist``: ``fd``, ``fd_real_floor``, ``classes_covered``,
       ``max_class_share``, ``class_kl``, ``cis``, ``class_shares`` and the real-data values under
       ``"real"``, plus the judge's accuracy on the real test images (``classifier_test_accuracy``);

@@ -1,1 +1,1 @@
-"""interfaces"""
+"""The interfaces: the Python API (``tinygan.GAN``, ``tinygan.VAE``) and the command line."""

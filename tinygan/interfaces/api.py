@@ -1,6 +1,6 @@
 """The Python API: the models as ``import tinygan`` gives them, with training and files attached.
 
-:class:`tinygan.models.gan.GAN` and :class:`tinygan.models.vae.VAE` are the models alone (networks, step,
+:class:`tinygan.models.gan.GANModel` and :class:`tinygan.models.vae.VAEModel` are the models alone (networks, step,
 sampling, state); the classes here add what needs the layers above the model -- ``fit`` (the
 training loop) and ``save`` / ``load`` (a checkpoint holds the model and where training is in
 the data) -- so that a model never imports the trainer.
@@ -14,9 +14,10 @@ from typing import Any
 import numpy as np
 
 from ..backend import Backend
-from ..models.gan import GAN as _GANModel
-from ..models.vae import VAE as _VAEModel
-from ..training.trainer import DataPosition, Progress, fit, load_training, save_training
+from ..models.gan import GANModel
+from ..models.vae import VAEModel
+from ..training.state import DataPosition, load_training, save_training
+from ..training.trainer import Progress, fit
 
 
 class Trainable:
@@ -65,21 +66,30 @@ class Trainable:
         return model
 
 
-class GAN(Trainable, _GANModel):
-    __doc__ = _GANModel.__doc__ + """
+class GAN(Trainable, GANModel):
+    __doc__ = GANModel.__doc__ + """
     Train with :meth:`fit`, draw with :meth:`sample`, persist with :meth:`save` / :meth:`load`.
     ``data_position`` says where in the data the next :meth:`fit` continues.
     """
 
 
-class VAE(Trainable, _VAEModel):
-    __doc__ = _VAEModel.__doc__ + """
+class VAE(Trainable, VAEModel):
+    __doc__ = VAEModel.__doc__ + """
     Train with :meth:`fit`, draw with :meth:`sample`, reconstruct with :meth:`reconstruct`, measure
     with :meth:`elbo`, persist with :meth:`save` / :meth:`load`.
     """
 
 
 MODELS = {GAN.kind: GAN, VAE.kind: VAE}
+
+
+def model_class(preset: str) -> type[GAN] | type[VAE]:
+    """The model class whose family has preset ``preset`` (``ValueError`` naming the presets if none)."""
+    for model in MODELS.values():
+        if preset in model.config_class.PRESETS:
+            return model
+    known = ", ".join(name for model in MODELS.values() for name in model.config_class.PRESETS)
+    raise ValueError(f"unknown model preset {preset!r}: expected one of {known}")
 
 
 def load_model(path: str, backend: str | Backend | None = None) -> GAN | VAE:

@@ -7,7 +7,7 @@ import sys
 import time
 from typing import Any
 
-from ..models.gan import GAN
+from ..models.gan import GANModel
 from ..training.trainer import Progress
 
 
@@ -17,7 +17,7 @@ class ProgressDisplay:
     ``metrics`` formats a metric record for the line (a model's ``PROGRESS``; a GAN's by default).
     """
 
-    def __init__(self, stream: Any = sys.stderr, metrics: str = GAN.PROGRESS) -> None:
+    def __init__(self, stream: Any = sys.stderr, metrics: str = GANModel.PROGRESS) -> None:
         self.stream, self.metrics = stream, metrics
         self.tty = hasattr(stream, "isatty") and stream.isatty()
         self.start = time.perf_counter()

@@ -4,12 +4,13 @@ Generates a chunk at a time, so memory does not grow with ``-n``: ``.npy`` is st
 ``.png`` draws at most :data:`GRID_LIMIT` images. A conditional model's samples are of the classes
 ``--class`` names (all of its classes by default), spread evenly, class by class; ``--interpolate K``
 draws ``-n`` rows of K images walking between two latents (:mod:`tinygan.evaluation.pictures`), for any model.
-``--reconstruct`` (a VAE's) lives in :mod:`tinygan.interfaces.families`.
+``--reconstruct SOURCE`` shows what a VAE makes of given images.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import math
 import shutil
 import sys
@@ -18,16 +19,17 @@ from typing import Any
 
 import numpy as np
 
-from ..evaluation.pictures import draw_samples, interpolation, write_rows
+from ..data import DATASETS, load_dataset
+from ..data.validate import check_samples
+from ..evaluation.pictures import corrupt, draw_samples, interpolation, write_reconstructions, write_rows
 from ..io.arrayfile import write_npy
 from ..io.errors import UsageError
-from ..io.files import atomic_file
+from ..io.files import atomic_file, atomic_write_bytes
 from ..io.memory import check_fits, describe_bytes
 from ..models.classes import class_indices, spread
 from ..models.conditioning import class_names
 from ..models.latents import sample_chunks
 from .api import load_model
-from .families import cmd_reconstruct
 
 GRID_LIMIT = 10_000  # images in one .png grid (a 100 x 100 grid): more is no picture, only memory
 DEFAULT_N, DEFAULT_ROWS = 64, 8  # samples, or rows of an interpolation
@@ -129,3 +131,38 @@ def _check_request(n: int, out: Path, config: Any, asked: str) -> None:
         raise UsageError(f"{asked}: a .png grid shows at most {GRID_LIMIT} images; write a .npy file for more")
     else:  # a point plot holds every point
         check_fits(n * math.prod(config.data_shape) * 4 * 4, asked, UsageError)
+
+
+# -- sample --reconstruct ----------------------------------------------------------------------
+
+
+def cmd_reconstruct(args: argparse.Namespace) -> int:
+    """``sample --reconstruct SOURCE``: reconstruct the first ``-n`` images of SOURCE, corrupted first with
+    ``--noise``; ``.npy`` writes the reconstructions, ``.png`` originals (, corrupted) and reconstructions."""
+    out = Path(args.out)
+    model = load_model(args.checkpoint, backend=args.backend)
+    if not model.RECONSTRUCTS:
+        raise UsageError(f"--reconstruct: {args.checkpoint} holds a {model.kind.upper()}, which has no encoder")
+    if args.noise and model.config.data_kind != "image":
+        raise UsageError("--noise: corrupts images; this model was trained on points")
+    named = args.reconstruct.lower() in DATASETS  # the first -n of its test split; a file is read whole
+    source = load_dataset(args.reconstruct, data_dir=args.data_dir, split="test", n=args.n if named else None)
+    x = check_samples(source.x[: args.n], name=f"--reconstruct {args.reconstruct}",
+                      data_shape=model.config.data_shape, kind=model.config.data_kind)
+    x = x.reshape(len(x), *model.config.data_shape)
+    try:
+        if out.suffix == ".npy":
+            buffer = io.BytesIO()
+            np.save(buffer, model.reconstruct(_corrupted(x, args)))
+            atomic_write_bytes(out, buffer.getvalue())
+        else:
+            write_reconstructions(out, model, x, args.noise or 0.0, args.seed or 0)
+    except OSError as e:
+        raise UsageError(f"--out {out}: cannot write there ({e.strerror or e})") from None
+    noisy = f" corrupted with noise {args.noise:g}" if args.noise else ""
+    print(f"wrote reconstructions of {len(x)} images{noisy} to {out}", file=sys.stderr)
+    return 0
+
+
+def _corrupted(x: np.ndarray, args: argparse.Namespace) -> np.ndarray:
+    return corrupt(x, args.noise, args.seed or 0) if args.noise else x

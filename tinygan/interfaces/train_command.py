@@ -1,9 +1,9 @@
 """``tinygan train``: claim a run folder, set the run up, train, and say what was kept.
 
-Orchestration only. The folder is claimed and locked first (:mod:`tinygan.training.rundir`); everything
+Orchestration only. The folder is claimed and locked first (:mod:`tinygan.training.run_folder`); everything
 that can fail before training -- the data, the model, the evaluation judge, the requests for
 memory -- is done before the run writes its first file, and a start that fails anyway is
-undone. From then on :class:`~tinygan.training.runs.RunRecorder` writes the run's files, and every way
+undone. From then on :class:`~tinygan.training.run_record.RunRecorder` writes the run's files, and every way
 the run can end names the checkpoint it keeps.
 """
 
@@ -28,35 +28,24 @@ from ..io.checkpoint import read_meta
 from ..io.errors import CheckpointError, DivergenceError, UsageError
 from ..io.files import atomic_write_bytes
 from ..io.memory import check_fits
-from ..models.config import preset_config, preset_for
-from ..training.rundir import RunFolder
-from ..training.runs import (
+from ..training.run_folder import RunFolder
+from ..training.run_record import (
     RunRecorder,
     RunSettings,
     check_same_data,
     default_run_dir,
+    originals_for,
     read_run_config,
     trim_metrics,
     write_run_config,
 )
 from ..training.trainer import Progress, check_enough_data
-from .api import GAN, load_model
+from .api import GAN, VAE, load_model, model_class
 from .console import ProgressDisplay, StopSignal
-from .families import (
-    build_vae,
-    check_options,
-    class_options,
-    family,
-    from_saved_config,
-    originals_for,
-    remedies,
-    training_labels,
-)
-from .options import MODEL_OPTIONS, check_model_memory, stretch_batchnorm
+from .options import MODEL_OPTIONS, check_model_memory, check_options, stretch_batchnorm, usage_error
+from .remedies import divergence_advice
 
 EXIT_INTERRUPTED = 130
-# Model options a resumed run may change: they shape no array.
-RESUMABLE_OPTIONS = ("lr_g", "lr_d", "real_label", "lr")
 # Run options whose saved value a resumed run keeps: giving them again is a mistake worth naming.
 SAVED_RUN_OPTIONS = ("dataset", "n_train", "model", "seed", "conditional")
 
@@ -65,7 +54,7 @@ SAVED_RUN_OPTIONS = ("dataset", "n_train", "model", "seed", "conditional")
 class Run:
     """A run set up and ready to train: its model, settings and data, and whether it resumes."""
 
-    model: GAN
+    model: GAN | VAE
     settings: RunSettings
     dataset: Dataset
     resumed: bool
@@ -149,26 +138,36 @@ def _start(args: argparse.Namespace) -> Run:
         overrides=_given_overrides(args), conditional=bool(args.conditional),
         **{k: getattr(args, k) for k in RunSettings.CADENCES if getattr(args, k) is not None},
     )
-    check_options(settings.model, settings.overrides, settings.conditional)  # before loading data
+    cls = model_class(settings.model)
+    check_options(cls, settings.model, settings.overrides, settings.conditional)  # before loading data
     dataset = _load_data(settings)
-    if family(settings.model) is not GAN:
-        model, settings.model = build_vae(settings.model, dataset, settings.overrides, args.backend, settings.seed)
-        settings.total_steps = _total_steps(args, len(dataset), model.config.batch_size)
-        return Run(model, settings, dataset, resumed=False)
-    try:
-        overrides = stretch_batchnorm(settings.overrides, preset_config(settings.model, dataset.sample_shape,
-                                                                          dataset.kind))
-        overrides.update(class_options(settings.conditional, dataset))
-        config = preset_config(settings.model, dataset.sample_shape, dataset.kind, **overrides)
-    except (TypeError, ValueError) as e:
-        if isinstance(e, UsageError):
-            raise
-        raise UsageError(f"model options: {e}") from None
-    check_model_memory(config, settings.overrides)
-    model = GAN(config, backend=args.backend, seed=settings.seed)
-    settings.model = preset_for(settings.model, dataset.kind)
-    settings.total_steps = _total_steps(args, len(dataset), config.batch_size * config.n_critic)
+    config = _config(cls.config_class, settings, dataset)
+    check_model_memory(cls, config, settings.overrides)
+    model = cls(config, backend=args.backend, seed=settings.seed)
+    settings.model = cls.config_class.preset_for(settings.model, dataset.kind)
+    settings.total_steps = _total_steps(args, len(dataset), config.rows_per_step)
     return Run(model, settings, dataset, resumed=False)
+
+
+def _config(configs: Any, settings: RunSettings, dataset: Dataset) -> Any:
+    """The config of the run's preset for ``dataset``, with the options given and the dataset's classes."""
+    try:
+        preset = configs.from_preset(settings.model, dataset.sample_shape, dataset.kind)
+        overrides = stretch_batchnorm(settings.overrides, preset)
+        overrides.update(_class_options(settings.conditional, dataset))
+        return configs.from_preset(settings.model, dataset.sample_shape, dataset.kind, **overrides)
+    except (TypeError, ValueError) as e:
+        raise usage_error(e) from None
+
+
+def _class_options(conditional: bool, dataset: Dataset) -> dict[str, Any]:
+    """The config fields of a conditional model for ``dataset`` (its class count and names); none for others."""
+    if not conditional:
+        return {}
+    if dataset.labels is None:
+        raise UsageError(f"--conditional: dataset {dataset.name} has no class labels; use digits, mnist, "
+                         "fashion-mnist, or an .npz file holding x, y (class labels) and optionally names")
+    return {"n_classes": dataset.n_classes, "class_names": list(dataset.class_names)}
 
 
 # -- a resumed run ----------------------------------------------------------------------------
@@ -185,7 +184,7 @@ def _resume(args: argparse.Namespace, run_dir: Path) -> Run:
                 f"--{key.replace('_', '-')}: a resumed run keeps its saved {key} ({getattr(saved, key)!r}); "
                 "drop the option, or start a new run with --out"
             )
-    check_options(saved.model, _given_overrides(args))
+    check_options(model_class(saved.model), saved.model, _given_overrides(args), saved.conditional)
     model, recorded = _resumed_model(args, run_dir, saved, config)
     _apply_resume_options(args, model)
     settings = replace(
@@ -194,8 +193,7 @@ def _resume(args: argparse.Namespace, run_dir: Path) -> Run:
     )
     dataset = _load_data(settings)
     check_same_data(run_dir, recorded, dataset)
-    rows = model.config.batch_size * getattr(model.config, "n_critic", 1)  # the data one step uses
-    settings.total_steps = _total_steps(args, len(dataset), rows, saved.total_steps)
+    settings.total_steps = _total_steps(args, len(dataset), model.config.rows_per_step, saved.total_steps)
     return Run(model, settings, dataset, resumed=True)
 
 
@@ -207,7 +205,8 @@ def _resumed_model(args: argparse.Namespace, run_dir: Path, saved: RunSettings, 
         print(f"resuming {run_dir} at step {model.step}", file=sys.stderr)
         return model, read_meta(checkpoint).get("training_data")
     try:  # stopped before its first checkpoint: step 0 is the saved model, freshly initialised
-        model = from_saved_config(saved.model, config.get("model"), args.backend, saved.seed)
+        cls = model_class(saved.model)
+        model = cls(cls.config_class.from_json(config.get("model")), backend=args.backend, seed=saved.seed)
     except (TypeError, ValueError) as e:
         raise UsageError(f"--resume {run_dir}: no checkpoint yet and config.json has no usable model ({e})") from None
     print(f"resuming {run_dir}: no checkpoint was written yet, starting at step 0", file=sys.stderr)
@@ -218,7 +217,7 @@ def _apply_resume_options(args: argparse.Namespace, model: GAN) -> None:
     """Apply --lr-g/--lr-d/--real-label to a resumed run; refuse changes to its architecture."""
     for key, value in _given_overrides(args).items():
         current = getattr(model.config, key)
-        if key in RESUMABLE_OPTIONS:
+        if key in model.config.RESUMABLE:
             if value != current:
                 setattr(model.config, key, value)
                 print(f"resuming with --{key.replace('_', '-')} {value:g} (was {current:g})", file=sys.stderr)
@@ -257,10 +256,12 @@ def _train(run: Run, run_dir: Path, stop: StopSignal) -> int:
         # Overflow on the way to NaN is expected once training diverges; the guard reports it.
         with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
             model.fit(dataset.x, steps=total, log_every=settings.log_every, callback=on_step,
-                    y=training_labels(model, dataset))
+                    y=dataset.labels if model.config.conditional else None)
             recorder.finish()
     except DivergenceError as e:
-        raise UsageError(_divergence_advice(e, model, run_dir)) from None
+        advice = divergence_advice(e, model.config, settings.model, run_dir, _saved_step(run_dir))
+        _describe_kept(run_dir, run)
+        raise UsageError(advice) from None
     except OSError as e:  # a full disk, say: name the file and what is kept
         raise UsageError(f"{e.filename or run_dir}: cannot write ({e.strerror or e}); {_kept(run_dir)}") from None
     except KeyboardInterrupt:  # a second signal: out now, without saving
@@ -278,6 +279,18 @@ def _train(run: Run, run_dir: Path, stop: StopSignal) -> int:
         )
         return EXIT_INTERRUPTED
     return 0
+
+
+def _describe_kept(run_dir: Path, run: Run) -> None:
+    """After a divergence, ``config.json`` describes the checkpoint kept, not the settings that diverged
+    (a resume may have changed the learning rates)."""
+    try:
+        saved = read_meta(run_dir / "checkpoint.npz").get("config")
+        kept = type(run.model.config).from_json(saved)
+    except (CheckpointError, TypeError, ValueError):
+        return  # no checkpoint yet: the settings that diverged are the run's only description
+    run.model.config = kept
+    write_run_config(run_dir, run.settings, run.model, run.dataset)
 
 
 def _saved_step(run_dir: Path) -> int | None:
@@ -298,21 +311,6 @@ def _kept(run_dir: Path) -> str:
 
 def _resume_hint(run_dir: Path) -> str:
     return f"resume with: python -m tinygan train --resume {shlex.quote(str(run_dir))}"
-
-
-def _divergence_advice(error: DivergenceError, model: GAN, run_dir: Path) -> str:
-    lower, names, more = remedies(model)
-    last_saved = _saved_step(run_dir)
-    if last_saved is None:
-        kept = "no checkpoint had been written yet"
-        retry = f"start again with a lower {names} (say {lower})"
-    else:
-        kept = f"the last good checkpoint (step {last_saved}) is kept in {run_dir / 'checkpoint.npz'}"
-        retry = (
-            f"continue from it with a lower learning rate: python -m tinygan train "
-            f"--resume {shlex.quote(str(run_dir))} {lower}"
-        )
-    return f"{error}; {kept}. Remedies: {retry}{more}"
 
 
 def _write_eval(run_dir: Path, model: GAN, data_dir: str | None, dataset: Dataset | None = None) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from .arrayfile import Archive, Wording, open_archive
-from .errors import CheckpointError  # still importable from here, as before it moved
+from .errors import CheckpointError
 from .files import atomic_write_bytes
 
 __all__ = ["CheckpointError", "load_checkpoint", "read_meta", "save_checkpoint"]

@@ -9,11 +9,31 @@ checkpoint file.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from typing import Any, ClassVar
 
 from ..engine.objectives import LOSSES
 from .classes import names_problem
+from .settings import (
+    ANY,
+    BETAS,
+    CLASS_COUNT,
+    COUNT,
+    FLAGS,
+    FRACTION,
+    LABEL,
+    MOMENTUM,
+    NON_NEGATIVE,
+    POSITIVE,
+    PROBABILITY,
+    SHAPE,
+    SIZES,
+    YES_NO,
+    SettingError,
+    one_of,
+    plain,
+    setting,
+)
 
 ACTIVATIONS = ("relu", "leaky_relu", "maxout", "tanh", "sigmoid")
 G_OUTPUTS = ("tanh", "sigmoid", None)
@@ -25,14 +45,24 @@ CONDITIONINGS = ("concat", "projection")  # how D sees the class: Mirza & Osinde
 class ModelConfig:
     """What every model's config shares: its JSON form, the flattened data size and field checks.
 
-    A subclass is a dataclass; ``FAMILY`` names it in messages and ``RENAMED`` maps fields'
-    earlier names (as older checkpoints and config.json files hold them) to the current ones.
+    A subclass is a dataclass whose fields are :func:`~tinygan.models.settings.setting` s; ``FAMILY``
+    names it in messages and ``RENAMED`` maps fields' earlier names (as older checkpoints and
+    config.json files hold them) to the current ones. ``RESUMABLE`` are the settings a resumed run
+    may change (they shape no array), ``LEARNING_RATES`` those a diverged run should lower.
     """
 
     FAMILY: ClassVar[str] = "model"
     RENAMED: ClassVar[dict[str, str]] = {}
     CONDITIONS: ClassVar[bool] = False  # whether the family has a class-conditional form
+    RESUMABLE: ClassVar[tuple[str, ...]] = ()
+    LEARNING_RATES: ClassVar[tuple[str, ...]] = ()
+    PRESETS: ClassVar[dict[str, dict[str, Any]]] = {}  # name -> the fields it sets apart from the defaults
+    POINTS_PRESET: ClassVar[str] = ""  # the preset every preset becomes for 2-D points
     n_classes = 0  # the number of classes of a conditional model (a field where the family has one)
+
+    @property
+    def data_dim(self) -> int:
+        return math.prod(self.data_shape)
 
     @property
     def conditional(self) -> bool:
@@ -40,17 +70,39 @@ class ModelConfig:
         return self.n_classes > 0
 
     @property
-    def data_dim(self) -> int:
-        return math.prod(self.data_shape)
+    def rows_per_step(self) -> int:
+        """Training samples one step consumes."""
+        return self.batch_size * getattr(self, "n_critic", 1)
 
-    def check_fields(self, checks: dict[str, Any]) -> None:
-        """Tuples where JSON gave lists, then each field's own check: a ``ValueError`` naming the first bad one."""
-        self.data_shape = tuple(self.data_shape) if isinstance(self.data_shape, (list, tuple)) else self.data_shape
-        self.betas = tuple(self.betas) if isinstance(self.betas, (list, tuple)) else self.betas
-        for name, check in checks.items():
-            problem = check(getattr(self, name))
+    def check_fields(self) -> None:
+        """Python numbers where JSON or NumPy gave others, then each field's kind: a :class:`SettingError`
+        naming the first bad one."""
+        for f in fields(self):
+            value = getattr(self, f.name)
+            value = tuple(value) if isinstance(value, list) and f.metadata["kind"] in (SHAPE, BETAS) else value
+            value = [plain(v) for v in value] if isinstance(value, list) else plain(value)
+            setattr(self, f.name, tuple(plain(v) for v in value) if isinstance(value, tuple) else value)
+            problem = f.metadata["kind"].problem(getattr(self, f.name))
             if problem:
-                raise ValueError(f"{self.FAMILY} config {name} = {getattr(self, name)!r}: {problem}")
+                raise SettingError(self.FAMILY, f.name, getattr(self, f.name), problem)
+
+    @classmethod
+    def options(cls) -> dict[str, Any]:
+        """The fields a ``train`` option sets: name → field (its kind and help in ``metadata``)."""
+        return {f.name: f for f in fields(cls) if f.metadata.get("help")}
+
+    @classmethod
+    def preset_for(cls, name: str, data_kind: str) -> str:
+        """The preset that ``name`` resolves to for data of ``data_kind``: 2-D points have a preset of their own."""
+        if name not in cls.PRESETS:
+            raise ValueError(f"unknown {cls.FAMILY} preset {name!r}: expected one of {', '.join(cls.PRESETS)}")
+        return cls.POINTS_PRESET if data_kind == "points" else name
+
+    @classmethod
+    def from_preset(cls, name: str, data_shape: tuple[int, ...], data_kind: str = "image", **overrides: Any) -> Any:
+        """The config of preset ``name`` for data of ``data_shape``, with ``overrides`` of any field."""
+        preset = cls.PRESETS[cls.preset_for(name, data_kind)]
+        return cls(**{"data_shape": tuple(data_shape), "data_kind": data_kind, **preset, **overrides})
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -93,45 +145,55 @@ class GANConfig(ModelConfig):
 
     FAMILY: ClassVar[str] = "GAN"
     CONDITIONS: ClassVar[bool] = True
+    RESUMABLE: ClassVar[tuple[str, ...]] = ("lr_g", "lr_d", "real_label")
+    LEARNING_RATES: ClassVar[tuple[str, ...]] = ("lr_g", "lr_d")
     # Fields' earlier names, as checkpoints and config.json files written before the rename hold them.
     RENAMED: ClassVar[dict[str, str]] = {"g_ema": "g_ema_decay"}
 
-    data_shape: tuple[int, ...] = (28, 28)
-    data_kind: str = "image"
-    latent_dim: int = 100
-    g_hidden: list[int] = field(default_factory=lambda: [128, 256, 512, 1024])
-    g_activation: str = "leaky_relu"
-    g_batchnorm: list[bool] | bool = field(default_factory=lambda: [False, True, True, True])
-    g_output: str | None = "tanh"
-    d_hidden: list[int] = field(default_factory=lambda: [512, 256])
-    d_activation: str = "leaky_relu"
-    d_batchnorm: list[bool] | bool = False
-    d_dropout: float = 0.3
-    leak: float = 0.2
-    maxout_pieces: int = 5
-    bn_momentum: float = 0.1
-    bn_eps: float = 1e-5
-    lr_g: float = 2e-4
-    lr_d: float = 2e-4
-    betas: tuple[float, float] = (0.5, 0.999)
-    real_label: float = 1.0
-    g_ema_decay: float = 0.999
-    lr_decay: float = 1.0
-    pack: int = 1
-    loss: str = "bce"
-    n_critic: int = 1
-    gp_weight: float = 10.0
-    r1_gamma: float = 0.0
-    wgan_clip: float = 0.01
-    d_spectral_norm: bool = False
-    batch_size: int = 64
-    dtype: str = "float32"
-    n_classes: int = 0
-    conditioning: str = "projection"
-    class_names: list[str] | None = None
+    data_shape: tuple[int, ...] = setting((28, 28), SHAPE)
+    data_kind: str = setting("image", one_of(DATA_KINDS))
+    latent_dim: int = setting(100, COUNT, "size of the latent vector z")
+    g_hidden: list[int] = setting([128, 256, 512, 1024], SIZES, "generator hidden sizes, e.g. 128,256,512,1024")
+    g_activation: str = setting("leaky_relu", one_of(ACTIVATIONS),
+                                f"generator hidden activation: {', '.join(ACTIVATIONS)}")
+    g_batchnorm: list[bool] | bool = setting([False, True, True, True], FLAGS,
+                                             "BatchNorm in generator hidden layers: yes, no, or one per layer")
+    g_output: str | None = setting("tanh", one_of(G_OUTPUTS))
+    d_hidden: list[int] = setting([512, 256], SIZES, "discriminator hidden sizes, e.g. 512,256")
+    d_activation: str = setting("leaky_relu", one_of(ACTIVATIONS),
+                                f"discriminator hidden activation: {', '.join(ACTIVATIONS)}")
+    d_batchnorm: list[bool] | bool = setting(False, FLAGS,
+                                             "BatchNorm in discriminator hidden layers: yes, no, or one per layer")
+    d_dropout: float = setting(0.3, PROBABILITY, "dropout probability after each discriminator hidden layer")
+    leak: float = setting(0.2, FRACTION)
+    maxout_pieces: int = setting(5, COUNT, "linear pieces per unit where an activation is maxout")
+    bn_momentum: float = setting(0.1, MOMENTUM)
+    bn_eps: float = setting(1e-5, POSITIVE)
+    lr_g: float = setting(2e-4, POSITIVE, "generator Adam learning rate")
+    lr_d: float = setting(2e-4, POSITIVE, "discriminator Adam learning rate")
+    betas: tuple[float, float] = setting((0.5, 0.999), BETAS, "Adam's β₁,β₂ for both networks, e.g. 0.5,0.999")
+    real_label: float = setting(1.0, LABEL, "target for real samples in D's loss (0.9 = one-sided label smoothing)")
+    g_ema_decay: float = setting(0.999, PROBABILITY,
+                                 "decay of the moving average of G's weights used for sampling (0 = off)")
+    lr_decay: float = setting(1.0, POSITIVE,
+                              "both learning rates decay exponentially to this fraction by the last step")
+    pack: int = setting(1, COUNT, "PacGAN packing: D judges this many samples at once (1 = off)")
+    loss: str = setting("bce", one_of(LOSSES), f"objective of the game: {', '.join(LOSSES)}")
+    n_critic: int = setting(1, COUNT, "D updates per G update, each on a batch of its own")
+    gp_weight: float = setting(10.0, POSITIVE, "weight λ of the WGAN-GP penalty λ(‖∇D(x̂)‖ − 1)²")
+    r1_gamma: float = setting(0.0, NON_NEGATIVE, "weight γ of the R1 penalty γ/2·‖∇D(x)‖² on real data (0 = off)")
+    wgan_clip: float = setting(0.01, NON_NEGATIVE, "loss wgan clips D's parameters to ± this (0 = off)")
+    d_spectral_norm: bool = setting(False, YES_NO, "spectral normalisation of D's Dense layers: yes or no")
+    batch_size: int = setting(64, COUNT, "batch size [default: the preset's, 64]")
+    dtype: str = setting("float32", one_of(DTYPES))
+    n_classes: int = setting(0, CLASS_COUNT)
+    conditioning: str = setting("projection", one_of(CONDITIONINGS), (
+        "with --conditional, how D sees the class: concat (one-hot beside the image) "
+        "or projection (⟨embedding, features⟩ added to D's logit) [default: projection]"))
+    class_names: list[str] | None = setting(None, ANY)
 
     def __post_init__(self) -> None:
-        self.check_fields(_CHECKS)
+        self.check_fields()
         for net in ("g", "d"):
             flags, hidden = getattr(self, f"{net}_batchnorm"), getattr(self, f"{net}_hidden")
             if not isinstance(flags, bool) and len(flags) != len(hidden):
@@ -145,11 +207,18 @@ class GANConfig(ModelConfig):
         _check_classes(self)
 
 
+# Settings that belong to one objective, with the value that means "not used": set apart from it under
+# another objective they would be ignored, so they are refused alike.
+OBJECTIVE_SETTINGS = {"real_label": ("bce", 1.0, "label smoothing"), "gp_weight": ("wgan-gp", 10.0, "the gradient "
+                      "penalty's weight"), "wgan_clip": ("wgan", 0.01, "weight clipping")}
+
+
 def _check_critic(c: GANConfig) -> None:
     """Settings that are valid alone but not together with the objective."""
-    if c.real_label != 1.0 and c.loss != "bce":
-        raise ValueError(f"GAN config real_label = {c.real_label!r}: label smoothing belongs to the bce loss, "
-                         f"not {c.loss}")
+    for name, (loss, unused, what) in OBJECTIVE_SETTINGS.items():
+        if getattr(c, name) != unused and c.loss != loss:
+            raise ValueError(f"GAN config {name} = {getattr(c, name)!r}: {what} belongs to the {loss} loss, "
+                             f"not {c.loss}")
     if c.loss == "wgan-gp" or c.r1_gamma > 0:
         why = "a gradient penalty (loss wgan-gp or r1_gamma > 0) needs the gradient of D's input gradient"
         if c.d_batchnorm is True or (isinstance(c.d_batchnorm, list) and any(c.d_batchnorm)):
@@ -172,99 +241,10 @@ def _check_classes(c: GANConfig) -> None:
                          "hidden layer; give D a hidden layer or use conditioning concat")
 
 
-# -- validation: each field's meaning, checked where the value enters ------------------------
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _is_real(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-
-def _count(v: Any) -> str | None:
-    return None if _is_int(v) and v >= 1 else "expected a positive integer"
-
-
-def _sizes(v: Any) -> str | None:
-    ok = isinstance(v, list) and all(_is_int(s) and s >= 1 for s in v)
-    return None if ok else "expected a list of positive layer sizes"
-
-
-def _flags(v: Any) -> str | None:
-    ok = isinstance(v, bool) or (isinstance(v, list) and all(isinstance(f, bool) for f in v))
-    return None if ok else "expected true/false or one true/false per hidden layer"
-
-
-def _within(lo: float, hi: float, lo_open: bool = False, hi_open: bool = True) -> Any:
-    interval = f"{'(' if lo_open else '['}{lo:g}, {hi:g}{')' if hi_open else ']'}"
-
-    def check(v: Any) -> str | None:
-        inside = _is_real(v) and (lo < v if lo_open else lo <= v) and (v < hi if hi_open else v <= hi)
-        return None if inside else f"expected a number in {interval}"
-
-    return check
-
-
-def _positive(v: Any) -> str | None:
-    return None if _is_real(v) and v > 0 else "expected a positive number"
-
-
-def _one_of(choices: tuple) -> Any:
-    return lambda v: None if v in choices else f"expected one of {', '.join(map(str, choices))}"
-
-
-def _shape(v: Any) -> str | None:
-    ok = isinstance(v, tuple) and len(v) >= 1 and all(_is_int(s) and s >= 1 for s in v)
-    return None if ok else "expected a non-empty tuple of positive sizes"
-
-
-def _betas(v: Any) -> str | None:
-    ok = isinstance(v, tuple) and len(v) == 2 and all(_within(0.0, 1.0)(b) is None for b in v)
-    return None if ok else "expected two numbers in [0, 1)"
-
-
-_CHECKS = {
-    "data_shape": _shape,
-    "data_kind": _one_of(DATA_KINDS),
-    "latent_dim": _count,
-    "g_hidden": _sizes,
-    "g_activation": _one_of(ACTIVATIONS),
-    "g_batchnorm": _flags,
-    "g_output": _one_of(G_OUTPUTS),
-    "d_hidden": _sizes,
-    "d_activation": _one_of(ACTIVATIONS),
-    "d_batchnorm": _flags,
-    "d_dropout": _within(0.0, 1.0),
-    "leak": _within(0.0, 1.0, hi_open=False),
-    "maxout_pieces": _count,
-    "bn_momentum": _within(0.0, 1.0, lo_open=True, hi_open=False),
-    "bn_eps": _positive,
-    "lr_g": _positive,
-    "lr_d": _positive,
-    "betas": _betas,
-    "real_label": _within(0.5, 1.0, lo_open=True, hi_open=False),
-    "g_ema_decay": _within(0.0, 1.0),
-    "lr_decay": _positive,
-    "pack": _count,
-    "loss": _one_of(LOSSES),
-    "n_critic": _count,
-    "gp_weight": _positive,
-    "r1_gamma": _within(0.0, math.inf),
-    "wgan_clip": _within(0.0, math.inf),
-    "d_spectral_norm": lambda v: None if isinstance(v, bool) else "expected true or false",
-    "batch_size": _count,
-    "dtype": _one_of(DTYPES),
-    "n_classes": lambda v: None if _is_int(v) and v >= 0 else "expected a class count >= 0 (0 = unconditional)",
-    "conditioning": _one_of(CONDITIONINGS),
-}
-
-
 # -- presets ------------------------------------------------------------------------------------
 #
 # Each preset names the fields it sets apart from GANConfig's defaults (which are ``default``).
-# README.md ("Choosing the default", "Mode collapse on 2-D mixtures") records what was measured.
+# docs/studies-default.md and docs/mode-collapse.md record what was measured.
 
 PRESETS: dict[str, dict[str, Any]] = {
     # The reference recipe plus dropout in D and sampling from an average of G's weights.
@@ -298,21 +278,4 @@ PRESETS: dict[str, dict[str, Any]] = {
         "batch_size": 100,
     },
 }
-
-
-def preset_config(name: str, data_shape: tuple[int, ...], data_kind: str = "image", **overrides: Any) -> GANConfig:
-    """The :class:`GANConfig` of preset ``name`` for data of ``data_shape``.
-
-    For 2-D points (``data_kind="points"``) the image presets fall back to ``"points"``.
-    """
-    if name not in PRESETS:
-        raise ValueError(f"unknown model preset {name!r}: expected one of {', '.join(PRESETS)}")
-    if data_kind == "points":
-        name = "points"
-    settings = {"data_shape": tuple(data_shape), "data_kind": data_kind, **PRESETS[name], **overrides}
-    return GANConfig(**settings)
-
-
-def preset_for(name: str, data_kind: str) -> str:
-    """The preset that ``name`` resolves to for data of ``data_kind`` (2-D points use ``points``)."""
-    return "points" if data_kind == "points" else name
+GANConfig.PRESETS, GANConfig.POINTS_PRESET = PRESETS, "points"

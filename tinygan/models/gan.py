@@ -36,15 +36,14 @@ from ..engine.spectral import spectral_normalised
 from .averaging import AveragedNetwork
 from .classes import sample_labels
 from .conditioning import Conditioning, check_discriminator, class_names, input_sizes, with_projection_head
-from .config import GANConfig, preset_config
+from .config import GANConfig
 from .critic import Critic
-from .latents import seeded_latents
-from .model import Model, check_io, decayed
+from .model import Model, check_io, decayed, layers_memory
 
-__all__ = ["GAN", "decayed", "seeded_latents"]
+__all__ = ["GANModel"]
 
 
-class GAN(Model):
+class GANModel(Model):
     """A generator ``G: z → x`` and a discriminator ``D: x → logit``, trained adversarially.
 
     Build from a preset with :meth:`from_preset`, or from a :class:`GANConfig`, optionally with
@@ -99,24 +98,21 @@ class GAN(Model):
         if c.g_ema_decay:
             self.G_avg = self.averaged["G"] = AveragedNetwork(self.G, c.g_ema_decay, self.backend, c.dtype, seed)
 
-    @classmethod
-    def from_preset(
-        cls,
-        name: str = "default",
-        data_shape: tuple[int, ...] = (28, 28),
-        backend: str | Backend | None = None,
-        seed: int = 0,
-        data_kind: str | None = None,
-        **overrides: Any,
-    ) -> GAN:
-        """A GAN from preset ``name`` (default, reference, article, points) for samples of ``data_shape``.
+    @staticmethod
+    def training_memory(config: GANConfig) -> tuple[int, int]:
+        """(bytes, parameters) of training a GAN of ``config``, roughly, counted before anything is allocated.
 
-        ``data_kind`` defaults to ``"points"`` for 1-D samples of size 2 and ``"image"`` otherwise;
-        ``overrides`` set any :class:`GANConfig` field.
+        Each parameter is held up to six times (value, gradient, two Adam moments, the average and its
+        gradient buffer); each Dense output of a batch about eight times (forward values, their
+        gradients, BatchNorm and activation temporaries).
         """
-        if data_kind is None:
-            data_kind = "points" if tuple(data_shape) == (2,) else "image"
-        return cls(preset_config(name, tuple(data_shape), data_kind, **overrides), backend, seed)
+        c = config
+        g_in, d_in = input_sizes(c)
+        nets = [mlp([g_in, *c.g_hidden, c.data_dim], c.g_activation, c.g_output, c.g_batchnorm, pieces=c.maxout_pieces),
+                mlp([d_in, *c.d_hidden, 1], c.d_activation, None, c.d_batchnorm, pieces=c.maxout_pieces)]
+        projects = c.n_classes and c.conditioning == "projection"
+        table = c.n_classes * c.d_hidden[-1] if projects else 0  # the projection's class table
+        return layers_memory(nets, 6, c.batch_size, c.dtype, extra_params=table)
 
     # -- the training step ------------------------------------------------------------------
 

@@ -1,6 +1,7 @@
 """What every tinygan model shares: networks with their optimizers, step counters, and its state.
 
-A model (:class:`~tinygan.models.gan.GAN`, later others) names its networks (``G``, ``D``), each with
+A model (:class:`~tinygan.models.gan.GANModel`, :class:`~tinygan.models.vae.VAEModel`) names its networks
+(``G``, ``D``), each with
 the constructor argument that takes its layers and the Adam optimizer that trains it. From those
 names this module saves and restores everything a checkpoint holds of a model -- parameters,
 BatchNorm statistics, optimizer moments and step counts, averaged weights, the random state and
@@ -38,7 +39,8 @@ class Model:
     """Base class: a config, networks named in :attr:`NETWORKS`, their optimizers, counters and state.
 
     Subclasses set ``kind`` (the checkpoint's model name), ``config_class``, ``NETWORKS``
-    (network name → the constructor argument that takes its layers) and ``PROGRESS``, build ``self.nets`` and
+    (network name → the constructor argument that takes its layers), ``PROGRESS`` and ``RECONSTRUCTS``,
+    give ``training_memory(config)`` (what training one would ask for), build ``self.nets`` and
     ``self.optimizers`` with the same names, and may set ``self.averaged`` (network name →
     :class:`~tinygan.models.averaging.AveragedNetwork`).
     """
@@ -47,6 +49,7 @@ class Model:
     config_class: ClassVar[type]
     NETWORKS: ClassVar[dict[str, str]]
     PROGRESS: ClassVar[str]  # the metrics of a progress line, as a format string over a metric record
+    RECONSTRUCTS: ClassVar[bool] = False  # whether it has an encoder: ``reconstruct(x)`` and ``elbo(x)``
 
     def __init__(self, config: Any, backend: str | Backend | None, seed: int) -> None:
         self.config = config
@@ -63,6 +66,28 @@ class Model:
         self.step = 0  # training steps taken, on the host: for bookkeeping, never passed to a kernel
         self.steps_done = xp.zeros((), dtype=xp.float64)  # the same count, on the device
         self.horizon = xp.ones((), dtype=xp.float64)  # steps in the run, for a learning-rate decay
+
+    @classmethod
+    def from_preset(
+        cls,
+        name: str | None = None,
+        data_shape: tuple[int, ...] = (28, 28),
+        backend: str | Backend | None = None,
+        seed: int = 0,
+        data_kind: str | None = None,
+        **overrides: Any,
+    ) -> Any:
+        """A model from preset ``name`` (the family's first by default: ``default`` for a GAN, ``vae``
+        for a VAE) for samples of ``data_shape``; ``overrides`` set any field of its config.
+
+        ``data_kind`` defaults to ``"points"`` for 1-D samples of size 2, which use the family's
+        preset for points, and ``"image"`` otherwise.
+        """
+        presets = cls.config_class.PRESETS
+        if data_kind is None:
+            data_kind = "points" if tuple(data_shape) == (2,) else "image"
+        config = cls.config_class.from_preset(name or next(iter(presets)), tuple(data_shape), data_kind, **overrides)
+        return cls(config, backend, seed)
 
     def _network(self, layers: list[Layer]) -> Sequential:
         for layer in layers:
@@ -107,13 +132,6 @@ class Model:
         """Arrays a step reuses from step to step (layer workspaces), which a recording must keep alive."""
         nets = [*self.nets.values(), *(average.net for average in self.averaged.values())]
         return [a for net in nets for layer in net.layers for a in layer.work.arrays.values()]
-
-    def check_finite(self) -> None:
-        """Raise :class:`~tinygan.io.errors.DivergenceError` if any parameter is NaN or infinite."""
-        for name, net in self.nets.items():
-            if not bool(self.xp.all(self.xp.isfinite(net.params))):
-                raise DivergenceError(f"training diverged at step {self.step}: {self.describe(name)} parameters "
-                                      "are not finite")
 
     def describe(self, net: str) -> str:
         """A network's name in messages (``generator`` for ``G``)."""
@@ -221,6 +239,16 @@ class Model:
         self.steps_done[...] = step
         name = meta.get("dataset")
         self.dataset_name = name if isinstance(name, str) else None
+
+
+def layers_memory(
+    nets: list[list[Layer]], copies: int, batch_size: int, dtype: str, extra_params: int = 0
+) -> tuple[int, int]:
+    """(bytes, parameters) of networks of ``nets`` (unbound layer lists) whose parameters are held
+    ``copies`` times, with about eight values per Dense output of a batch of ``batch_size``."""
+    params = sum(count_params(net) for net in nets) + extra_params
+    widths = sum(layer.n_out for net in nets for layer in net if isinstance(layer, Dense))
+    return np.dtype(dtype).itemsize * (copies * params + 8 * batch_size * widths), params
 
 
 def check_io(layers: list[Layer], n_in: int, n_out: int, name: str) -> None:

@@ -24,13 +24,13 @@ from ..engine.elbo import GaussianLatent, bernoulli_nll, gaussian_nll
 from ..engine.layers import Layer, sigmoid
 from ..engine.network import mlp
 from ..engine.optim import Adam
-from .model import Model, check_io, decayed
-from .vae_config import VAEConfig, vae_preset_config
+from .model import Model, check_io, decayed, layers_memory
+from .vae_config import VAEConfig
 
-__all__ = ["VAE", "VAEConfig"]
+__all__ = ["VAEModel"]
 
 
-class VAE(Model):
+class VAEModel(Model):
     """An encoder ``x → [μ, log σ²]`` and a decoder ``z → x``, trained together on −ELBO.
 
     Build from a preset with :meth:`from_preset`, or from a :class:`VAEConfig`, optionally with
@@ -41,6 +41,7 @@ class VAE(Model):
     """
 
     kind = "vae"
+    RECONSTRUCTS = True
     config_class = VAEConfig
     NETWORKS = {"enc": "encoder", "dec": "decoder"}
     PROGRESS = "-ELBO {neg_elbo:.2f} (recon {recon:.2f} KL {kl:.2f})"
@@ -66,21 +67,14 @@ class VAE(Model):
         self.latent = GaussianLatent(self.xp, c.latent_dim)
         self.recon_work = Workspace(self.xp)
 
-    @classmethod
-    def from_preset(
-        cls,
-        name: str = "vae",
-        data_shape: tuple[int, ...] = (28, 28),
-        backend: str | Backend | None = None,
-        seed: int = 0,
-        data_kind: str | None = None,
-        **overrides: Any,
-    ) -> VAE:
-        """A VAE from preset ``name`` (``vae``; ``vae-points`` is chosen for 2-D points) for samples of
-        ``data_shape``; ``overrides`` set any :class:`VAEConfig` field."""
-        if data_kind is None:
-            data_kind = "points" if tuple(data_shape) == (2,) else "image"
-        return cls(vae_preset_config(name, tuple(data_shape), data_kind, **overrides), backend, seed)
+    @staticmethod
+    def training_memory(config: VAEConfig) -> tuple[int, int]:
+        """(bytes, parameters) of training a VAE of ``config``, roughly, counted before anything is allocated:
+        each parameter four times (value, gradient, two Adam moments), each Dense output of a batch about eight."""
+        c = config
+        nets = [mlp([c.data_dim, *c.enc_hidden, 2 * c.latent_dim], c.activation),
+                mlp([c.latent_dim, *c.dec_hidden, c.data_dim], c.activation)]
+        return layers_memory(nets, 4, c.batch_size, c.dtype)
 
     # -- the training step ------------------------------------------------------------------
 

@@ -6,22 +6,11 @@ wrong type or out of range raises a one-line ``ValueError`` naming the field.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from .config import (
-    ACTIVATIONS,
-    DATA_KINDS,
-    DTYPES,
-    ModelConfig,
-    _betas,
-    _count,
-    _one_of,
-    _positive,
-    _shape,
-    _sizes,
-    _within,
-)
+from .config import ACTIVATIONS, DATA_KINDS, DTYPES, ModelConfig
+from .settings import BETAS, COUNT, FRACTION, POSITIVE, SHAPE, SIZES, one_of, setting
 
 
 @dataclass
@@ -36,45 +25,32 @@ class VAEConfig(ModelConfig):
     """
 
     FAMILY: ClassVar[str] = "VAE"
+    RESUMABLE: ClassVar[tuple[str, ...]] = ("lr",)
+    LEARNING_RATES: ClassVar[tuple[str, ...]] = ("lr",)
 
-    data_shape: tuple[int, ...] = (28, 28)
-    data_kind: str = "image"
-    latent_dim: int = 20
-    enc_hidden: list[int] = field(default_factory=lambda: [512, 256])
-    dec_hidden: list[int] = field(default_factory=lambda: [256, 512])
-    activation: str = "leaky_relu"
-    leak: float = 0.2
-    x_std: float = 0.1
-    lr: float = 1e-3
-    betas: tuple[float, float] = (0.9, 0.999)
-    lr_decay: float = 1.0
-    batch_size: int = 64
-    dtype: str = "float32"
+    data_shape: tuple[int, ...] = setting((28, 28), SHAPE)
+    data_kind: str = setting("image", one_of(DATA_KINDS))
+    latent_dim: int = setting(20, COUNT, "size of the latent vector z")
+    enc_hidden: list[int] = setting([512, 256], SIZES, "VAE encoder hidden sizes, e.g. 512,256")
+    dec_hidden: list[int] = setting([256, 512], SIZES, "VAE decoder hidden sizes, e.g. 256,512")
+    activation: str = setting("leaky_relu", one_of(ACTIVATIONS))
+    leak: float = setting(0.2, FRACTION)
+    x_std: float = setting(0.1, POSITIVE)
+    lr: float = setting(1e-3, POSITIVE, "VAE Adam learning rate (both networks)")
+    betas: tuple[float, float] = setting((0.9, 0.999), BETAS, "Adam's β₁,β₂ for both networks, e.g. 0.5,0.999")
+    lr_decay: float = setting(1.0, POSITIVE,
+                              "both learning rates decay exponentially to this fraction by the last step")
+    batch_size: int = setting(64, COUNT, "batch size [default: the preset's, 64]")
+    dtype: str = setting("float32", one_of(DTYPES))
 
     def __post_init__(self) -> None:
-        self.check_fields(_CHECKS)
+        self.check_fields()
 
-
-_CHECKS = {
-    "data_shape": _shape,
-    "data_kind": _one_of(DATA_KINDS),
-    "latent_dim": _count,
-    "enc_hidden": _sizes,
-    "dec_hidden": _sizes,
-    "activation": _one_of(ACTIVATIONS),
-    "leak": _within(0.0, 1.0, hi_open=False),
-    "x_std": _positive,
-    "lr": _positive,
-    "betas": _betas,
-    "lr_decay": _positive,
-    "batch_size": _count,
-    "dtype": _one_of(DTYPES),
-}
 
 # Each preset names the fields it sets apart from VAEConfig's defaults (which are ``vae``).
 VAE_PRESETS: dict[str, dict[str, Any]] = {
     # An MLP VAE in the spirit of Kingma & Welling (2014): two hidden layers each way, with the
-    # LeakyReLU(0.2) of the GAN presets (ReLU's test -ELBO on Fashion-MNIST is ~1.8 nats lower: README).
+    # LeakyReLU(0.2) of the GAN presets (ReLU's test -ELBO on Fashion-MNIST is ~1.8 nats lower: docs/vae.md).
     "vae": {},
     # 2-D points: a 2-D latent, a Gaussian decoder whose std is of the order of the modes' spread.
     "vae-points": {
@@ -85,17 +61,4 @@ VAE_PRESETS: dict[str, dict[str, Any]] = {
         "batch_size": 100,
     },
 }
-
-
-def vae_preset_config(name: str, data_shape: tuple[int, ...], data_kind: str = "image",
-                      **overrides: Any) -> VAEConfig:
-    """The :class:`VAEConfig` of preset ``name`` for data of ``data_shape`` (``vae-points`` for 2-D points)."""
-    if name not in VAE_PRESETS:
-        raise ValueError(f"unknown VAE preset {name!r}: expected one of {', '.join(VAE_PRESETS)}")
-    name = vae_preset_for(name, data_kind)
-    return VAEConfig(**{"data_shape": tuple(data_shape), "data_kind": data_kind, **VAE_PRESETS[name], **overrides})
-
-
-def vae_preset_for(name: str, data_kind: str) -> str:
-    """The preset that ``name`` resolves to for data of ``data_kind``."""
-    return "vae-points" if data_kind == "points" else name
+VAEConfig.PRESETS, VAEConfig.POINTS_PRESET = VAE_PRESETS, "vae-points"

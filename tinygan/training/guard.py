@@ -8,7 +8,7 @@ A training state has diverged when
   still stays under about 30);
 * a parameter of a network, or of its averaged copy, is NaN or infinite or exceeds
   :data:`PARAM_LIMIT` in magnitude (healthy runs of every preset stay within a few units,
-  see ``README.md``, "Reliability").
+  see ``docs/reliability.md``).
 
 The trainer checks the losses at every log interval and the parameters there and before
 every checkpoint, so an exploded state, finite or not, never replaces the last good one.

@@ -26,12 +26,15 @@ the discriminator's own gradients).
 
 from .activations import LeakyReLU, Maxout, ReLU, Sigmoid, Tanh, sigmoid
 from .base import Layer, clone_layer, layer_from_spec
-from .batchnorm import BatchNorm
+from .batchnorm import BatchNorm, BatchNorm2d
+from .conv import Conv2d, ConvTranspose2d
 from .dense import Dense
 from .dropout import Dropout
 from .projection import ProjectionHead
+from .shape import Flatten, Reshape
 
 __all__ = [
-    "BatchNorm", "Dense", "Dropout", "Layer", "LeakyReLU", "Maxout", "ProjectionHead", "ReLU", "Sigmoid", "Tanh",
+    "BatchNorm", "BatchNorm2d", "Conv2d", "ConvTranspose2d", "Dense", "Dropout", "Flatten", "Layer", "LeakyReLU",
+    "Maxout", "ProjectionHead", "ReLU", "Reshape", "Sigmoid", "Tanh",
     "clone_layer", "layer_from_spec", "sigmoid",
 ]

@@ -132,3 +132,28 @@ class BatchNorm(Layer):
         dx -= self.ops.multiply(xhat, sum_dy_xhat, out=tmp)
         dx *= scale / n
         return dx
+
+
+class BatchNorm2d(BatchNorm):
+    """Batch normalisation over the channels of channels-last ``x: (N, H, W, C)``: statistics over N, H and W.
+
+    Exactly :class:`BatchNorm` on the ``(N·H·W, C)`` view of ``x`` (each pixel a row), so the formulas
+    (and the fused GPU kernels) are the same; the running variance's unbiasing uses ``N·H·W`` rows,
+    as PyTorch's ``BatchNorm2d`` does. The averaged generator's standing statistics find it as a BatchNorm.
+    """
+
+    def __init__(self, n_channels: int, momentum: float = 0.1, eps: float = 1e-5) -> None:
+        super().__init__(n_channels, momentum, eps)
+        self.n_channels = n_channels
+
+    writes_first = True  # as BatchNorm's backward, which it calls
+
+    def forward(self, x: Array) -> Array:
+        if x.ndim != 4 or x.shape[3] != self.n_channels:
+            raise ValueError(f"BatchNorm2d expects (N, H, W, {self.n_channels}) input, got shape {tuple(x.shape)}")
+        y = super().forward(self.xp.reshape(x, (-1, self.n_channels)))
+        return self.xp.reshape(y, tuple(x.shape))
+
+    def backward(self, dy: Array, need_dx: bool = True, need_dparams: bool = True) -> Array | None:
+        dx = super().backward(self.xp.reshape(dy, (-1, self.n_channels)), need_dx, need_dparams)
+        return None if dx is None else self.xp.reshape(dx, tuple(dy.shape))

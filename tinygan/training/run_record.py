@@ -2,7 +2,7 @@
 
 ``tinygan train`` writes ``config.json`` (the :class:`RunSettings`, the model's config and a
 fingerprint of the data), ``metrics.jsonl``, ``checkpoint.npz``, ``samples.png`` and
-``eval.json`` into one folder (claimed and locked by :mod:`tinygan.training.rundir`), each replaced
+``eval.json`` into one folder (claimed and locked by :mod:`tinygan.training.run_folder`), each replaced
 atomically but for ``metrics.jsonl``, which is appended to without ever following a link.
 :class:`RunRecorder` is the one place that decides what is written when: metric records at log
 intervals, checkpoints, sample pictures and Fréchet-distance points, each at its own cadence.
@@ -17,13 +17,12 @@ from typing import Any
 
 import numpy as np
 
-from ..data import DATASETS, Dataset
+from ..data import DATASETS, Dataset, load_dataset
 from ..evaluation.pictures import write_reconstructions, write_samples
 from ..io.errors import UsageError
 from ..io.files import atomic_write_bytes, open_for_append, read_regular
 from ..models.latents import seeded_latents
 from .guard import check_parameters
-from .rundir import RUN_FILES  # noqa: F401  (re-exported: its old home)
 from .trainer import Progress
 
 
@@ -94,7 +93,7 @@ def data_record(dataset: Dataset, model: Any = None) -> dict[str, Any]:
     """What a run records of its training data: the number of samples and their SHA-256, and the labels'
     SHA-256 for a conditional model, which trains on them too."""
     record = {"n": len(dataset), "sha256": dataset.fingerprint()}
-    if model is not None and getattr(model.config, "n_classes", 0):
+    if model is not None and model.config.conditional:
         record["labels_sha256"] = dataset.labels_fingerprint()
     return record
 
@@ -173,6 +172,19 @@ def trim_metrics(path: Path, step: int) -> None:
         if line.endswith(b"\n") and isinstance(at, (int, float)) and at <= step:
             kept.append(line)
     atomic_write_bytes(path, b"".join(kept))  # always anew: a hard link planted there is broken off
+
+
+RECONSTRUCTED = 30  # images shown in a run's reconstructions.png
+
+
+def originals_for(model: Any, dataset_name: str, data_dir: str | None, dataset: Dataset) -> Any:
+    """Images whose reconstructions a run shows: the first test images of a named dataset, else the first
+    training images; ``None`` for a model that does not reconstruct, or for points."""
+    if not model.RECONSTRUCTS or dataset.kind != "image":
+        return None
+    if dataset_name in DATASETS:
+        return load_dataset(dataset_name, data_dir=data_dir, split="test", n=RECONSTRUCTED).x
+    return dataset.x[:RECONSTRUCTED]
 
 
 class RunRecorder:
