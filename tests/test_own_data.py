@@ -104,6 +104,8 @@ def test_eval_names_the_data_it_needs(home, capsys):
     assert code == 2 and "pass --dataset" in err and len(err.strip().splitlines()) == 1
     code, out, err = run(capsys, "eval", "--checkpoint", "run", "--n", "10", "--dataset", "shapes")
     assert code == 0 and json.loads(out)["n"] == 10
+    code, _, err = run(capsys, "eval", "--checkpoint", "run", "--dataset", "digits")
+    assert code == 2 and "--dataset digits: holds samples of shape (28, 28), the model draws (8, 8, 3)" in err
     np.save(home / "other.npy", np.zeros((5, 4, 4), np.uint8))
     code, _, err = run(capsys, "eval", "--checkpoint", "run", "--dataset", "other.npy")
     assert code == 2 and "the model draws image of shape (8, 8, 3), the data holds image of shape (4, 4)" in err
