@@ -105,7 +105,7 @@ def test_eval_names_the_data_it_needs(home, capsys):
     code, out, err = run(capsys, "eval", "--checkpoint", "run", "--n", "10", "--dataset", "shapes")
     assert code == 0 and json.loads(out)["n"] == 10
     code, _, err = run(capsys, "eval", "--checkpoint", "run", "--dataset", "digits")
-    assert code == 2 and "--dataset digits: holds samples of shape (28, 28), the model draws (8, 8, 3)" in err
+    assert code == 2 and "error: digits: holds samples of shape (28, 28), the model draws (8, 8, 3)" in err
     np.save(home / "other.npy", np.zeros((5, 4, 4), np.uint8))
     code, _, err = run(capsys, "eval", "--checkpoint", "run", "--dataset", "other.npy")
     assert code == 2 and "the model draws image of shape (8, 8, 3), the data holds image of shape (4, 4)" in err
@@ -138,6 +138,8 @@ def test_the_api_takes_the_same_inputs(home):
     assert "needs_labels" in evaluate(gan, data.x, n=60)
     with pytest.raises(DataError, match="no built-in metrics for dataset None"):
         evaluate(gan)
+    with pytest.raises(DataError, match=r"^mnist: holds samples of shape \(28, 28\), the model draws \(8, 8, 3\)$"):
+        evaluate(gan, "mnist")
     vae = VAE.from_preset("vae", data_shape=(SIDE, SIDE, 3), enc_hidden=[16], dec_hidden=[16], latent_dim=4)
     vae.fit(data.x, steps=2, batch_size=16)
     assert evaluate(vae, data, n=20)["elbo_n"] == 12

@@ -44,6 +44,7 @@ from .evaluate import (
 HELD_OUT = 0.2  # share of each class held out from the judge
 NEEDS_LABELS = ("fd", "fd_real_floor", "classes_covered", "max_class_share", "class_kl", "cis", "conditional_accuracy")
 NN_SAMPLES, NN_REFERENCE = 500, 2_000  # rows compared by the nearest-neighbour distances
+BUILT_IN_SHAPES = {name: (28, 28) for name in LABELLED_IMAGES} | {name: (2,) for name in MIXTURES}
 
 
 def held_out_split(n: int, labels: np.ndarray | None, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -158,6 +159,13 @@ def _judged(model: Any, data: Dataset, kept: np.ndarray, held: np.ndarray, n: in
     return result
 
 
+def check_built_in(model: Any, name: str) -> None:
+    """Refuse the built-in dataset ``name`` when its samples do not have the model's shape."""
+    shape = tuple(model.config.data_shape)
+    if math.prod(shape) != math.prod(BUILT_IN_SHAPES[name]):
+        raise DataError(f"{name}: holds samples of shape {BUILT_IN_SHAPES[name]}, the model draws {shape}")
+
+
 def evaluate(
     model: Any,
     data: Any = None,
@@ -174,7 +182,9 @@ def evaluate(
     or ``(N, data_dim)``) with optional class ``labels``. ``None``: the dataset the model was trained
     on, when it is a built-in one. A user's data is measured by :func:`evaluate_data`.
     """
-    if data is None or (isinstance(data, str) and data.lower() in (*MIXTURES, *LABELLED_IMAGES)):
+    if data is None or (isinstance(data, str) and data.lower() in BUILT_IN_SHAPES):
+        if data is not None:
+            check_built_in(model, data.lower())
         result = evaluate_model(model, n=n, data_dir=data_dir, seed=seed, dataset=data)
         if result is None:
             name = data or getattr(model, "dataset_name", None)

@@ -10,18 +10,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 from pathlib import Path
 from typing import Any
 
 from ..data import load_dataset
 from ..evaluation.evaluate import EVAL_BYTES_PER_SAMPLE, LABELLED_IMAGES, MIXTURES, evaluate_model
-from ..evaluation.own_data import evaluate_data
+from ..evaluation.own_data import BUILT_IN_SHAPES, check_built_in, evaluate_data
 from ..io.errors import UsageError
 from ..io.memory import check_fits
 from .api import load_model
-
-BUILT_IN_SHAPES = {name: (28, 28) for name in LABELLED_IMAGES} | {name: (2,) for name in MIXTURES}
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -37,7 +34,7 @@ def measure(args: argparse.Namespace, model: Any) -> dict[str, Any]:
     given = getattr(args, "dataset", None)
     seed = args.seed or 0
     if given is not None and given.lower() in BUILT_IN_SHAPES:
-        _check_built_in(model, given.lower())
+        check_built_in(model, given.lower())
     if given is None or given.lower() in BUILT_IN_SHAPES:
         result = evaluate_model(model, n=args.n, data_dir=args.data_dir, seed=seed, dataset=given)
         if result is not None:
@@ -50,14 +47,6 @@ def measure(args: argparse.Namespace, model: Any) -> dict[str, Any]:
             "for digits, mnist, fashion-mnist, ring and grid)"
         )
     return evaluate_data(model, load_dataset(source, data_dir=args.data_dir), n=args.n, seed=seed)
-
-
-def _check_built_in(model: Any, name: str) -> None:
-    """Refuse ``--dataset NAME`` whose samples do not have the model's shape, before any judge reads them."""
-    shape = tuple(model.config.data_shape)
-    if math.prod(shape) != math.prod(BUILT_IN_SHAPES[name]):
-        raise UsageError(f"--dataset {name}: holds samples of shape {BUILT_IN_SHAPES[name]}, "
-                         f"the model draws {shape}")
 
 
 def recorded_dataset(checkpoint: str) -> str | None:
