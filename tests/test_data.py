@@ -485,7 +485,8 @@ BAD_SAMPLES = {  # name: (array, what the file route says, what fit says, or Non
     "no-samples": (np.zeros((0, 4, 4), np.uint8), "array is empty (shape (0, 4, 4))", "with N > 0, got (0, 4, 4)"),
     "empty-dim": (np.zeros((6, 4, 0), np.uint8), "array is empty (shape (6, 4, 0))", "got (6, 4, 0)"),
     "objects": (_OBJECTS, "pickled", "unsupported dtype object"),
-    "1-D": (np.zeros(16, np.uint8), "expected shape (N, D) or (N, H, W), got (16,)", "got (16,)"),
+    "1-D": (np.zeros(16, np.uint8), "expected shape (N, D), (N, H, W) or (N, H, W, C) with C = 1 or 3, got (16,)",
+            "got (16,)"),
 }
 
 

@@ -21,6 +21,7 @@ from .engine.layers import (
 from .engine.logit_losses import bce_with_logits, softmax_cross_entropy
 from .engine.network import Sequential, mlp
 from .engine.optim import SGD, Adam
+from .evaluation.own_data import evaluate
 from .interfaces.api import GAN, VAE
 from .io.errors import CheckpointError, DataError, DivergenceError, MemoryRequestError
 from .models.config import PRESETS, GANConfig
@@ -42,6 +43,7 @@ __all__ = [
     "DivergenceError",
     "MemoryRequestError",
     "Progress",
+    "evaluate",
     "load_dataset",
     "Adam",
     "Backend",

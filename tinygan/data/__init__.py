@@ -1,9 +1,10 @@
 """Datasets for tinygan: procedural digits, MNIST / Fashion-MNIST (IDX files), 2D Gaussian
-mixtures and user-supplied .npy/.npz arrays, all behind one call, :func:`load_dataset`.
+mixtures, user-supplied .npy/.npz arrays and folders of PNG files, all behind one call,
+:func:`load_dataset`.
 
 Image data stays uint8 (N, H, W); training code converts mini-batches to floats on the fly
 so the full dataset is never materialised as floats. Each source lives in its own module
-(``digits``, ``mixtures``, ``idx`` and ``sources``, ``arrays``); this one turns what they
+(``digits``, ``mixtures``, ``idx`` and ``sources``, ``arrays``, ``folder``); this one turns what they
 produce into a :class:`Dataset`. ``validate`` holds the one check of sample arrays, which
 a user's file and the arrays given to ``fit`` both pass.
 """
@@ -22,6 +23,7 @@ from ..io.errors import DataError
 from ..io.memory import check_fits
 from .arrays import load_samples
 from .digits import make_digits
+from .folder import load_folder
 from .idx import idx_bytes, parse_idx, read_idx, write_idx
 from .mixtures import mixture_modes, sample_mixture
 from .sources import IDX_SOURCES, SYSTEM_DATA_ROOTS, cache_dir, download_file, find_idx_files
@@ -194,7 +196,8 @@ def load_dataset(
     download: bool = True,
 ) -> Dataset:
     """Load a dataset by name ("digits", "mnist", "fashion-mnist", "ring", "grid") or
-    from a .npy/.npz path (an .npz holding ``x``, ``y`` and optionally ``names`` is labelled).
+    from a .npy/.npz path (an .npz holding ``x``, ``y`` and optionally ``names`` is labelled), or
+    from a folder of PNG files (labelled by its sub-folders, if it has any; see :mod:`tinygan.data.folder`).
 
     ``n`` limits the number of samples (generated sets produce exactly n; file-backed sets
     keep the first n). ``seed`` drives the generated sets. ``download`` allows fetching
@@ -219,6 +222,10 @@ def load_dataset(
         exists = path.exists()
     except OSError as e:  # a name too long, say
         raise DataError(f"{path}: cannot read it ({e.strerror or e})") from None
+    if exists and path.is_dir():
+        x, labels, names = load_folder(path)
+        classes = names and tuple(names)
+        return _take(Dataset(path.resolve().name, x, labels, "image", (0.0, 255.0), class_names=classes), n)
     if path.suffix.lower() in (".npy", ".npz") or exists:
         if path.suffix.lower() not in (".npy", ".npz"):
             raise DataError(f"{path}: unsupported file type; expected a .npy or .npz file")
@@ -226,5 +233,5 @@ def load_dataset(
         return _take(Dataset(path.stem, x, labels, kind, value_range, class_names=names and tuple(names)), n)
     raise DataError(
         f"unknown dataset {name!r}: expected one of {', '.join(DATASETS)} "
-        "or a path to a .npy/.npz file"
+        "or a path to a .npy/.npz file or a folder of PNG files"
     )

@@ -1,8 +1,9 @@
 """A user's own samples: a .npy file, an .npz file holding one array, or a labelled .npz.
 
-The file is read without unpickling anything. Its samples must be (N, D) or (N, H, W) of
-uint8 (0..255) or floats in [0, 1]; a 2-D array whose rows hold a square number of at
-least 16 values is taken for flattened square images, any other 2-D array for points.
+The file is read without unpickling anything. Its samples must be (N, D), (N, H, W) or
+(N, H, W, C) with C = 1 or 3 (RGB), of uint8 (0..255) or floats in [0, 1]; (N, H, W, 1) is
+read as greyscale (N, H, W). A 2-D array whose rows hold a square number of at least 16
+values is taken for flattened square images, any other 2-D array for points.
 
 A labelled .npz holds the samples as ``x``, their integer classes as ``y`` (N,) and optionally
 the classes' names as ``names`` (K,), a string array (``np.savez(f, x=x, y=y, names=["cat",
@@ -64,6 +65,8 @@ def _as_samples(x: np.ndarray, name: str) -> tuple[np.ndarray, str, tuple[float,
     x = check_samples(x, name)
     value_range = (0.0, 255.0) if x.dtype == np.uint8 else (0.0, 1.0)
     kind = "image"
+    if x.ndim == 4 and x.shape[3] == 1:
+        x = x[:, :, :, 0]
     if x.ndim == 2:
         side = _square_side(x.shape[1])
         if side is None:

@@ -20,9 +20,10 @@ def check_samples(x: Any, name: str, data_shape: tuple[int, ...] | None = None, 
     """Validate the samples ``x`` and return them, as ``(N, data_dim)`` when ``data_shape`` is given.
 
     ``data_shape``: one sample's shape; ``x`` may then be ``(N, *data_shape)`` or ``(N, data_dim)``
-    (the result is a view where possible). Without it, ``x`` may be ``(N, D)`` or ``(N, H, W)``
-    and is returned as it is. ``kind``: "points" lets floats take any finite value; "image",
-    or None when the kind is not known yet, requires floats in [0, 1].
+    (the result is a view where possible). Without it, ``x`` may be ``(N, D)``, ``(N, H, W)`` or
+    ``(N, H, W, C)`` with C = 1 (greyscale) or 3 (RGB) and is returned as it is. ``kind``: "points"
+    lets floats take any finite value; "image", or None when the kind is not known yet, requires
+    floats in [0, 1].
     """
     if not isinstance(x, np.ndarray):
         raise DataError(f"{name}: expected a NumPy array, got {type(x).__name__}")
@@ -35,8 +36,8 @@ def check_samples(x: Any, name: str, data_shape: tuple[int, ...] | None = None, 
 
 def _check_shape(x: np.ndarray, name: str, data_shape: tuple[int, ...] | None) -> None:
     if data_shape is None:
-        if x.ndim not in (2, 3):
-            raise DataError(f"{name}: expected shape (N, D) or (N, H, W), got {x.shape}")
+        if x.ndim not in (2, 3, 4) or (x.ndim == 4 and x.shape[3] not in (1, 3)):
+            raise DataError(f"{name}: expected shape (N, D), (N, H, W) or (N, H, W, C) with C = 1 or 3, got {x.shape}")
         return
     dim = math.prod(data_shape)
     if x.ndim < 2 or x.shape[0] == 0 or math.prod(x.shape[1:]) != dim:

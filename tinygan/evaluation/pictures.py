@@ -43,16 +43,17 @@ def _to_uint8(images: np.ndarray) -> np.ndarray:
 
 
 def image_grid(images: np.ndarray, ncols: int | None = None, pad: int = 2) -> np.ndarray:
-    """Tile (N, H, W) images (floats in [0, 1] or uint8) into one uint8 greyscale image.
+    """Tile (N, H, W) greyscale or (N, H, W, 3) colour images (floats in [0, 1] or uint8) into one uint8 image.
 
-    The grid is near-square by default; ``pad`` pixels of grey separate and surround tiles.
+    The grid is near-square by default; ``pad`` pixels of grey separate and surround tiles. It is
+    ``(H', W')`` for greyscale tiles, ``(H', W', 3)`` for colour ones.
     """
     arr = np.asarray(images)
-    if arr.ndim != 3 or arr.shape[0] == 0:
-        raise ValueError(f"image_grid expects a non-empty (N, H, W) array, got {arr.shape}")
+    if arr.ndim not in (3, 4) or arr.shape[0] == 0 or (arr.ndim == 4 and arr.shape[3] != 3):
+        raise ValueError(f"image_grid expects a non-empty (N, H, W) or (N, H, W, 3) array, got {arr.shape}")
     if pad < 0:
         raise ValueError(f"pad must be >= 0, got {pad}")
-    n, h, w = arr.shape
+    n, h, w = arr.shape[:3]
     ncols = ncols or math.ceil(math.sqrt(n))
     if ncols < 1:
         raise ValueError(f"ncols must be >= 1, got {ncols}")
@@ -60,7 +61,7 @@ def image_grid(images: np.ndarray, ncols: int | None = None, pad: int = 2) -> np
     nrows = math.ceil(n / ncols)
     tiles = _to_uint8(arr)
     grid = np.full(
-        (nrows * h + (nrows + 1) * pad, ncols * w + (ncols + 1) * pad),
+        (nrows * h + (nrows + 1) * pad, ncols * w + (ncols + 1) * pad, *arr.shape[3:]),
         GRID_PAD_VALUE,
         dtype=np.uint8,
     )
@@ -72,9 +73,15 @@ def image_grid(images: np.ndarray, ncols: int | None = None, pad: int = 2) -> np
 
 
 def as_images(samples: np.ndarray, data_shape: tuple[int, ...]) -> np.ndarray:
-    """Samples as ``(N, H, W)`` images: 2-D samples as they are, flat ones as the square they fill."""
-    if len(data_shape) == 2:
+    """Samples as ``(N, H, W)`` or ``(N, H, W, 3)`` images.
+
+    2-D samples as they are, ``(H, W, 3)`` colour ones too, ``(H, W, 1)`` as greyscale ``(H, W)``,
+    and flat ones as the square they fill.
+    """
+    if len(data_shape) == 2 or (len(data_shape) == 3 and data_shape[2] == 3):
         return samples.reshape(-1, *data_shape)
+    if len(data_shape) == 3 and data_shape[2] == 1:
+        return samples.reshape(-1, *data_shape[:2])
     side = math.isqrt(math.prod(data_shape))
     return samples.reshape(-1, side, side)
 

@@ -1,23 +1,21 @@
 """Command line: ``python -m tinygan train | sample | eval``.
 
 Orchestration only: ``train`` lives in :mod:`tinygan.interfaces.train_command`, ``sample`` in
-:mod:`tinygan.interfaces.sample_command`; ``eval`` loads a checkpoint through the Python API and prints what
-its samples measure, generated a chunk at a time, so memory does not grow with their number.
+:mod:`tinygan.interfaces.sample_command`, ``eval`` in :mod:`tinygan.interfaces.eval_command` (it loads a
+checkpoint through the Python API and prints what its samples measure, generated a chunk at a time, so
+memory does not grow with their number).
 Every failure the user can cause is one line on stderr, ``tinygan <command>: error: ...``, and exit status 2.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 from ..backend import BackendError
-from ..evaluation.evaluate import EVAL_BYTES_PER_SAMPLE, evaluate_model
 from ..io.errors import CheckpointError, DataError, DivergenceError, MemoryRequestError, UsageError, printable
-from ..io.memory import check_fits
-from .api import load_model
 from .console import ProgressDisplay
+from .eval_command import cmd_eval
 from .options import MODEL_OPTIONS, build_parser
 from .sample_command import GRID_LIMIT, cmd_sample
 from .train_command import EXIT_INTERRUPTED, cmd_train
@@ -25,20 +23,6 @@ from .train_command import EXIT_INTERRUPTED, cmd_train
 __all__ = ["EXIT_ERROR", "EXIT_INTERRUPTED", "GRID_LIMIT", "MODEL_OPTIONS", "ProgressDisplay", "build_parser", "main"]
 
 EXIT_ERROR = 2
-
-
-def cmd_eval(args: argparse.Namespace) -> int:
-    model = load_model(args.checkpoint, backend=args.backend)
-    if args.n is not None:
-        check_fits(args.n * EVAL_BYTES_PER_SAMPLE, f"--n {args.n}", UsageError)
-    result = evaluate_model(model, n=args.n, data_dir=args.data_dir, seed=args.seed or 0)
-    if result is None:
-        raise UsageError(
-            f"--checkpoint {args.checkpoint}: no metrics for dataset {model.dataset_name!r} "
-            "(metrics exist for digits, mnist, fashion-mnist, ring and grid)"
-        )
-    print(json.dumps(result, indent=2))
-    return 0
 
 
 COMMANDS = {"train": cmd_train, "sample": cmd_sample, "eval": cmd_eval}

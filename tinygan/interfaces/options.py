@@ -119,14 +119,16 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--n", type=_argument(AT_LEAST_TWO), default=None, help=(
         "number of generated samples, at least 2 [default: 10000 for images, 2500 for 2-D points]"
     ))
+    evaluate.add_argument("--dataset", default=None, help="the data to measure against: a dataset name, "
+                          "a .npy/.npz file or a folder of PNG files [default: the run's own]")
     return parser
 
 
 def _train_options(train: argparse.ArgumentParser) -> None:
     train.add_argument(
         "--dataset", default=None,
-        help=f"dataset name ({', '.join(DATASETS)}) or a path to a .npy/.npz file of shape (N, D) or (N, H, W) "
-        "[default: digits]",
+        help=f"dataset name ({', '.join(DATASETS)}), a path to a .npy/.npz file of shape (N, D), (N, H, W) or "
+        "(N, H, W, C), or a folder of PNG files (classes from its sub-folders) [default: digits]",
     )
     train.add_argument("--n-train", type=_argument(COUNT), default=None,
                        help="use only the first N training samples")

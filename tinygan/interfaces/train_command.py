@@ -22,7 +22,8 @@ from typing import Any
 import numpy as np
 
 from ..data import Dataset, generated_bytes, load_dataset
-from ..evaluation.evaluate import FDTracker, evaluate_model
+from ..evaluation.evaluate import evaluate_model
+from ..evaluation.own_data import evaluate_data, fd_tracker
 from ..io.checkpoint import read_meta
 from ..io.errors import CheckpointError, DivergenceError, MemoryRequestError, UsageError
 from ..io.files import atomic_write_bytes
@@ -70,7 +71,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                 return EXIT_INTERRUPTED
             code = _train(run, folder.path, stop)
         if code == 0 and not run.settings.no_eval:
-            _write_eval(folder.path, run.model, run.settings.data_dir)
+            _write_eval(folder.path, run.model, run.settings.data_dir, run.dataset)
     finally:
         if folder is not None:
             folder.release()
@@ -93,8 +94,8 @@ def _set_up(args: argparse.Namespace, folder: RunFolder, stop: StopSignal) -> Ru
         run = _resume(args, folder.path) if args.resume else _start(args)
         run.model.dataset_name = run.dataset.name
         check_enough_data(len(run.dataset), run.model.config)  # before anything is written
-        if not run.settings.no_eval and FDTracker.supports(run.model):
-            run.fd = FDTracker(run.model, run.settings.data_dir)
+        if not run.settings.no_eval:
+            run.fd = fd_tracker(run.model, run.dataset, run.settings.data_dir)
         stop.immediate = False
         if stop.received is None:
             if run.resumed:
@@ -316,7 +317,9 @@ def _resume_hint(run_dir: Path) -> str:
     return f"resume with: python -m tinygan train --resume {shlex.quote(str(run_dir))}"
 
 
-def _write_eval(run_dir: Path, model: GAN, data_dir: str | None) -> None:
+def _write_eval(run_dir: Path, model: GAN, data_dir: str | None, dataset: Dataset | None = None) -> None:
     result = evaluate_model(model, data_dir=data_dir)
+    if result is None and dataset is not None:  # the user's own data: measured against itself
+        result = evaluate_data(model, dataset)
     if result is not None:
         atomic_write_bytes(run_dir / "eval.json", json.dumps(result, indent=2).encode())

@@ -81,7 +81,7 @@ class Model:
         more memory than the process can have: checked before anything is allocated."""
         c = self.config
         params = sum(count_params(layers) for layers in nets)
-        nbytes = np.dtype(self.config.dtype).itemsize * (self.PARAM_COPIES * params + activation_values(nets, c.batch_size))
+        nbytes = np.dtype(c.dtype).itemsize * (self.PARAM_COPIES * params + activation_values(nets, c.batch_size))
         check_fits(nbytes, f"{self.kind.upper()} config ({_sizes(c, self.SIZE_FIELDS)}): a model of {params:,} "
                    "parameters", MemoryRequestError)
 
