@@ -5,7 +5,7 @@
 #   benchmarks/gpu_check.sh [OUTDIR]        (default: gpu_results/)
 #
 # In this order, so that the most useful results exist even if a later part runs out of time:
-# 1. the CUDA-graph tests (tests/test_cuda.py, tests/test_recorded_step.py) and every engine test on
+# 1. the CUDA-graph tests (tests/backend/test_cuda.py, tests/backend/test_recorded_step.py) and every engine test on
 #    the cupy and cupy-graph backends (layers, losses, objectives, penalties, spectral norm, the VAE's
 #    math, the fused kernels through them);
 # 2. bench_step.py: numpy, cupy, cupy-graph and torch-cuda at batch 64 ... 16384, default model;

@@ -1,5 +1,5 @@
 """Hostile command lines and API calls, drawn by hypothesis, run in this process (started by
-``tests/test_hostile_property.py`` under an address-space cap), each checked for a clear answer.
+``tests/interfaces/test_hostile_property.py`` under an address-space cap), each checked for a clear answer.
 
 Every example runs in a fresh ``work/`` folder of a sandbox holding a finished run; everything else in
 the sandbox (data files, checkpoints) must come out unchanged. A command line must exit 0, or exit 2

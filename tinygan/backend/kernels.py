@@ -6,7 +6,7 @@ kernel computes the same formula as the array code it replaces (named beside it)
 element and in the same order; a GPU may contract a multiply and an add into one rounding, so the
 results agree to rounding, not bit for bit. The array code stays the reference: it runs on NumPy
 and the strict array API, and on a GPU every engine test (gradient checks included) runs through
-these kernels. ``tests/test_kernels.py`` also compiles each body as C++ on the CPU and compares it
+these kernels. ``tests/backend/test_kernels.py`` also compiles each body as C++ on the CPU and compares it
 with the array code.
 
 :func:`kernels_for` returns ``None`` off CuPy: callers then run the array code.

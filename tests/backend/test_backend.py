@@ -11,7 +11,7 @@ import pytest
 
 from tinygan.backend import ENV_VAR, BackendError, cupy_available, get_backend, namespace_of, to_numpy
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 # --------------------------------------------------------------------------------------------

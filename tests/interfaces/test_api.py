@@ -8,7 +8,7 @@ import pytest
 
 import tinygan
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _readme_section_code(title: str) -> list[str]:

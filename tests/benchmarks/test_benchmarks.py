@@ -20,7 +20,7 @@ from tinygan.engine.layers import Dense
 from tinygan.engine.optim import Adam
 from tinygan.models.config import GANConfig
 
-BENCH_DIR = Path(__file__).resolve().parent.parent / "benchmarks"
+BENCH_DIR = Path(__file__).resolve().parents[2] / "benchmarks"
 sys.path.insert(0, str(BENCH_DIR))
 
 import bench_step  # noqa: E402

@@ -1,5 +1,5 @@
 """The second-order backward through convolutional critics (R1 and WGAN-GP), by central differences, as
-tests/test_double_backward.py checks dense ones; and spectral normalisation of a convolution's weight."""
+tests/engine/test_double_backward.py checks dense ones; and spectral normalisation of a convolution's weight."""
 
 import numpy as np
 import pytest

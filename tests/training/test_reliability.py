@@ -31,7 +31,7 @@ from tinygan.interfaces import cli
 from tinygan.io.checkpoint import load_checkpoint
 from tinygan.io.errors import CheckpointError, DataError, DivergenceError
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 # A tiny model that still has every kind of state: BatchNorm running statistics in G,
 # dropout (random draws) in D, Adam moments, and several epochs of data permutations.

@@ -26,7 +26,7 @@ from tinygan.io.checkpoint import load_checkpoint
 from tinygan.io.files import open_for_append, read_regular
 from tinygan.training.run_folder import MARKER, RUN_FILES
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 # A tiny 2-D run: its samples.png and eval.json (mode metrics) are quick to make.
 RING = ["--dataset", "ring", "--n-train", "256", "--batch-size", "32", "--g-hidden", "16", "--d-hidden", "16",
         "--log-every", "5"]

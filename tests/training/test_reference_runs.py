@@ -19,7 +19,7 @@ import pytest
 import tinygan
 from tinygan.io.checkpoint import load_checkpoint
 
-REFERENCE = json.loads((Path(__file__).parent / "data" / "reference-digests.json").read_text())
+REFERENCE = json.loads((Path(__file__).parents[1] / "data" / "reference-digests.json").read_text())
 
 
 def _machine_matches() -> str | None:

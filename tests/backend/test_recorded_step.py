@@ -9,7 +9,7 @@ Two properties make that exact, and both are checked here on NumPy:
 * a step function built once, called again on its own input buffers -- what a replay does --
   gives the same bits as ordinary steps.
 
-On a GPU, ``tests/test_cuda.py`` compares the recorded CUDA graph with the eager step.
+On a GPU, ``tests/backend/test_cuda.py`` compares the recorded CUDA graph with the eager step.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from tinygan.interfaces import cli
 from tinygan.io.png import PNG_SIGNATURE, read_png
 from tinygan.training.trainer import Progress
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TINY = [
     "--n-train", "256", "--batch-size", "32", "--g-hidden", "32", "--d-hidden", "32", "--latent-dim", "8",
     "--no-eval",

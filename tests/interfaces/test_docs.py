@@ -22,7 +22,7 @@ import pytest
 
 from tinygan.interfaces.cli import build_parser
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 PREFIX = r"(?:\w+=\S*\s+)*(?:env\s+(?:(?:-u\s+\S+|\w+=\S*)\s+)*)?"  # VAR=value, env -u VAR

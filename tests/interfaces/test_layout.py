@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parent.parent / "tinygan"
+PACKAGE = Path(__file__).resolve().parents[2] / "tinygan"
 LAYERS_BOTTOM_UP = [
     ["io"],
     ["backend"],

@@ -32,7 +32,7 @@ def _check(backend, loss, a, what):
 
 
 @pytest.mark.parametrize("side", SIDES)
-@pytest.mark.parametrize("name", [n for n in LOSSES if n != "bce"])  # bce: tests/test_losses.py
+@pytest.mark.parametrize("name", [n for n in LOSSES if n != "bce"])  # bce: tests/engine/test_losses.py
 @GRAD_SETTINGS
 @given(a=OUTPUTS)
 def test_each_loss_has_its_formula_and_gradient(backend, name, side, a):
