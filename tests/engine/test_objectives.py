@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 from gradcheck import GRAD_SETTINGS, assert_close_grad, numerical_grad
-from hypothesis import assume, given
+from hypothesis import assume, example, given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -65,6 +65,7 @@ def test_r1_penalty_value_and_gradient(backend, g, gamma):
 
 @GRAD_SETTINGS
 @given(g=G_ROWS, weight=st.floats(0.01, 20.0))
+@example(g=np.array([[0.5, 0.5, 0.5, 0.5]]), weight=1.0)  # ‖g‖ = 1: a gradient of 5e-13, as small as h²·f‴
 def test_gradient_penalty_value_and_gradient(backend, g, weight):
     assume(np.min(np.linalg.norm(g, axis=1)) > 1e-2)  # the norm's kink at g = 0
     value = _check(backend, lambda x: gp_penalty(x, weight), g, "WGAN-GP gradient")
