@@ -548,8 +548,8 @@ def write_npy(path: Path, array: np.ndarray) -> Path:
 @pytest.mark.parametrize(
     ("array", "message"),
     [
-        (np.zeros(10, np.uint8), "expected shape (N, D) or (N, H, W), got (10,)"),
-        (np.zeros((4, 2, 2, 2), np.uint8), "expected shape (N, D) or (N, H, W), got (4, 2, 2, 2)"),
+        (np.zeros(10, np.uint8), "expected shape (N, D), (N, H, W) or (N, H, W, C) with C = 1 or 3, got (10,)"),
+        (np.zeros((4, 2, 2, 2), np.uint8), "(N, H, W, C) with C = 1 or 3, got (4, 2, 2, 2)"),
         (np.zeros((64, 28, 28), np.int32), "unsupported dtype int32"),
         (np.full((64, 28, 28), 2.0, np.float32), "float values must lie in [0, 1], found range [2, 2]"),
         (np.where(np.eye(28)[None] > 0, np.nan, 0.5).repeat(64, 0), "contains NaN or infinite values"),
