@@ -29,10 +29,10 @@ import numpy as np
 
 from ..backend import Array, Backend, to_numpy
 from ..engine.layers import Layer, sigmoid
-from ..engine.network import mlp
 from ..engine.objectives import g_loss
 from ..engine.optim import Adam
 from ..engine.spectral import spectral_normalised
+from .architectures import discriminator_layers, generator_layers
 from .averaging import AveragedNetwork
 from .classes import sample_labels
 from .conditioning import Conditioning, check_discriminator, class_names, input_sizes, with_projection_head
@@ -73,14 +73,8 @@ class GANModel(Model):
         super().__init__(config, backend, seed)
         c = config
         g_in, d_in = input_sizes(c)  # the class's one-hot joins G's input (and D's, in the concat form)
-        g_layers = generator or mlp(
-            [g_in, *c.g_hidden, c.data_dim], c.g_activation, c.g_output, c.g_batchnorm,
-            leak=c.leak, bn_momentum=c.bn_momentum, bn_eps=c.bn_eps, pieces=c.maxout_pieces,
-        )
-        d_layers = discriminator or with_projection_head(mlp(
-            [d_in, *c.d_hidden, 1], c.d_activation, None, c.d_batchnorm, c.d_dropout,
-            leak=c.leak, bn_momentum=c.bn_momentum, bn_eps=c.bn_eps, pieces=c.maxout_pieces,
-        ), c)
+        g_layers = generator or generator_layers(c, g_in)
+        d_layers = discriminator or with_projection_head(discriminator_layers(c, d_in), c)
         if c.d_spectral_norm and discriminator is None:
             d_layers = spectral_normalised(d_layers)
         check_io(g_layers, g_in, c.data_dim, "generator")
@@ -103,15 +97,14 @@ class GANModel(Model):
         """(bytes, parameters) of training a GAN of ``config``, roughly, counted before anything is allocated.
 
         Each parameter is held up to six times (value, gradient, two Adam moments, the average and its
-        gradient buffer); each Dense output of a batch about eight times (forward values, their
-        gradients, BatchNorm and activation temporaries).
+        gradient buffer); each Dense or convolution output of a batch about eight times (forward values,
+        their gradients, BatchNorm and activation temporaries), and a convolution's patches once.
         """
         c = config
         g_in, d_in = input_sizes(c)
-        nets = [mlp([g_in, *c.g_hidden, c.data_dim], c.g_activation, c.g_output, c.g_batchnorm, pieces=c.maxout_pieces),
-                mlp([d_in, *c.d_hidden, 1], c.d_activation, None, c.d_batchnorm, pieces=c.maxout_pieces)]
+        nets = [generator_layers(c, g_in), discriminator_layers(c, d_in)]
         projects = c.n_classes and c.conditioning == "projection"
-        table = c.n_classes * c.d_hidden[-1] if projects else 0  # the projection's class table
+        table = c.n_classes * nets[1][-1].n_in if projects else 0  # the projection's class table
         return layers_memory(nets, 6, c.batch_size, c.dtype, extra_params=table)
 
     # -- the training step ------------------------------------------------------------------

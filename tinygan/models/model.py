@@ -14,13 +14,14 @@ names), and ``steps_done`` as a 0-d array on the device, the only count a kernel
 from __future__ import annotations
 
 import json
+import math
 from typing import Any, ClassVar
 
 import numpy as np
 
 from ..backend import Backend, get_backend
 from ..backend.cuda import RecordedStep
-from ..engine.layers import Dense, Layer, layer_from_spec
+from ..engine.layers import Conv2d, ConvTranspose2d, Dense, Flatten, Layer, Reshape, layer_from_spec
 from ..engine.network import Sequential, count_params
 from ..engine.optim import Adam
 from ..io.errors import DivergenceError
@@ -245,17 +246,40 @@ def layers_memory(
     nets: list[list[Layer]], copies: int, batch_size: int, dtype: str, extra_params: int = 0
 ) -> tuple[int, int]:
     """(bytes, parameters) of networks of ``nets`` (unbound layer lists) whose parameters are held
-    ``copies`` times, with about eight values per Dense output of a batch of ``batch_size``."""
+    ``copies`` times, with about eight values per Dense or convolution output of a batch of
+    ``batch_size``, and the patches a convolution gathers once."""
     params = sum(count_params(net) for net in nets) + extra_params
-    widths = sum(layer.n_out for net in nets for layer in net if isinstance(layer, Dense))
-    return np.dtype(dtype).itemsize * (copies * params + 8 * batch_size * widths), params
+    widths = sum(8 * out + patches for net in nets for out, patches in walk(net)[2])
+    return np.dtype(dtype).itemsize * (copies * params + batch_size * widths), params
+
+
+def walk(layers: list[Layer]) -> tuple[int | None, int | None, list[tuple[int, int]]]:
+    """(input features, output features, (output values, patch values) per sample of each Dense or
+    convolution) of ``layers``, from their shapes alone: ``None`` where they have no Dense or Reshape."""
+    shape: tuple[int, ...] | None = None
+    n_in, outputs = None, []
+    for layer in layers:
+        if isinstance(layer, Reshape):
+            n_in, shape = n_in or math.prod(layer.shape), layer.shape
+        elif isinstance(layer, (Conv2d, ConvTranspose2d)) and shape is not None and len(shape) == 3:
+            out = layer.output_shape(shape[0], shape[1])
+            grid = math.prod(out[:2]) if isinstance(layer, Conv2d) else math.prod(shape[:2])
+            shape = out
+            outputs.append((math.prod(out), grid * layer.kernel**2 * layer.c_image))
+        elif isinstance(layer, Dense):
+            n_in, shape = n_in or layer.n_in, (layer.n_out,)
+            outputs.append((layer.n_out, 0))
+        elif isinstance(layer, Flatten) and shape is not None:
+            shape = (math.prod(shape),)
+    return n_in, None if shape is None else math.prod(shape), outputs
 
 
 def check_io(layers: list[Layer], n_in: int, n_out: int, name: str) -> None:
-    """Raise ``ValueError`` unless ``layers`` map ``n_in`` to ``n_out`` features (first and last Dense)."""
-    dense = [layer for layer in layers if isinstance(layer, Dense)]
-    if not dense or dense[0].n_in != n_in or dense[-1].n_out != n_out:
-        got = f"{dense[0].n_in} → {dense[-1].n_out}" if dense else "no Dense layer"
+    """Raise ``ValueError`` unless ``layers`` map ``n_in`` to ``n_out`` features (from the first Dense or
+    Reshape, through the convolutions' shapes, to the last Dense or Flatten)."""
+    got_in, got_out, _ = walk(layers)
+    if got_in != n_in or got_out != n_out:
+        got = f"{got_in} → {got_out}" if got_in else "no Dense layer"
         raise ValueError(f"{name} must map {n_in} → {n_out} features, got {got}")
 
 
