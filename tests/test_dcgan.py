@@ -220,4 +220,4 @@ def test_help_says_which_options_the_dcgan_presets_take(capsys):
         cli.main(["train", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "generator hidden sizes, e.g. 128,256,512,1024 (MLP presets only)" in text
-    assert "dcgan presets: channels of D's two convolutions" in text
+    assert "dcgan presets and vae-conv: channels of D's (the encoder's) two convolutions" in text

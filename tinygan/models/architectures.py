@@ -18,6 +18,10 @@ Fashion-MNIST, after InfoGAN (c₁, c₂ the ``conv_channels``, F the ``conv_den
 
 D's BatchNorm layers are there with ``d_batchnorm`` (the penalised and spectrally normalised variant
 has none); ``d_dropout`` > 0 adds dropout after each of D's hidden activations.
+
+The convolutional VAE (``conv``) mirrors the compact form without BatchNorm, so that each image's
+−ELBO is its own: the encoder is D's convolutions and a dense layer to ``2·latent_dim`` (μ and
+log σ²), the decoder is G's layers ending in logits.
 """
 
 from __future__ import annotations
@@ -41,7 +45,8 @@ from ..engine.network import make_activation, mlp
 from .settings import SettingError
 
 ARCHITECTURES = ("mlp", "dcgan", "dcgan-compact")
-CONVOLUTIONAL = ("dcgan", "dcgan-compact")
+VAE_ARCHITECTURES = ("mlp", "conv")
+CONVOLUTIONAL = ("dcgan", "dcgan-compact", "conv")
 # The GAN settings that shape the MLP stacks only: a convolutional architecture refuses them.
 MLP_ONLY = ("g_hidden", "g_activation", "g_batchnorm", "d_hidden", "d_activation", "maxout_pieces")
 # The VAE settings that shape its MLP stacks only.
@@ -72,11 +77,12 @@ def generator_layers(config: Any, n_in: int) -> list[Layer]:
     if c.architecture == "mlp":
         return mlp([n_in, *c.g_hidden, c.data_dim], c.g_activation, c.g_output, c.g_batchnorm,
                    leak=c.leak, bn_momentum=c.bn_momentum, bn_eps=c.bn_eps, pieces=c.maxout_pieces)
-    return conv_generator(c, n_in)
+    return conv_generator(c, n_in, output=c.g_output)
 
 
-def conv_generator(c: Any, n_in: int) -> list[Layer]:
-    """The DCGAN generator (also the convolutional VAE's decoder, whose ``g_output`` is its output activation)."""
+def conv_generator(c: Any, n_in: int, batchnorm: bool = True, output: str | None = None) -> list[Layer]:
+    """The DCGAN generator, ending in the ``output`` activation (also the convolutional VAE's decoder,
+    without BatchNorm and with logits out)."""
     h, w, channels = image_shape(c)
     c1, c2 = c.conv_channels
     grid = c2 * (h // 4) * (w // 4)
@@ -85,12 +91,27 @@ def conv_generator(c: Any, n_in: int) -> list[Layer]:
     if c.architecture == "dcgan":
         layers += [Dense(n_in, c.conv_dense, "he"), _bn(c, c.conv_dense, False), ReLU()]
         width = c.conv_dense
-    layers += [Dense(width, grid, "he"), _bn(c, grid, False), ReLU(), Reshape((h // 4, w // 4, c2)),
-               ConvTranspose2d(c2, c1, 4, 2, 1, init="he"), _bn(c, c1, True), ReLU(),
+    layers += [Dense(width, grid, "he"), *([_bn(c, grid, False)] if batchnorm else []), ReLU(),
+               Reshape((h // 4, w // 4, c2)), ConvTranspose2d(c2, c1, 4, 2, 1, init="he"),
+               *([_bn(c, c1, True)] if batchnorm else []), ReLU(),
                ConvTranspose2d(c1, channels, 4, 2, 1, init="glorot")]
-    if c.g_output:
-        layers.append(make_activation(c.g_output))
+    if output:
+        layers.append(make_activation(output))
     return [*layers, Flatten()]
+
+
+def encoder_layers(c: Any) -> list[Layer]:
+    """The VAE's encoder: ``data_dim`` inputs to ``2·latent_dim`` outputs (μ and log σ²)."""
+    if c.architecture == "mlp":
+        return mlp([c.data_dim, *c.enc_hidden, 2 * c.latent_dim], c.activation, leak=c.leak)
+    return [*conv_features(c, False), Dense(_feature_width(c), 2 * c.latent_dim, "glorot")]
+
+
+def decoder_layers(c: Any) -> list[Layer]:
+    """The VAE's decoder: ``latent_dim`` inputs to ``data_dim`` logits (images) or means (points)."""
+    if c.architecture == "mlp":
+        return mlp([c.latent_dim, *c.dec_hidden, c.data_dim], c.activation, leak=c.leak)
+    return conv_generator(c, c.latent_dim, batchnorm=False)
 
 
 def discriminator_layers(config: Any, n_in: int) -> list[Layer]:
@@ -127,7 +148,7 @@ def check_architecture(c: Any, defaults: dict[str, Any], mlp_only: tuple[str, ..
     """A convolutional config: images whose sides divide by 4, two channel counts, and no MLP-only setting changed."""
     if c.architecture not in CONVOLUTIONAL:
         for name in ("conv_channels", "conv_dense"):
-            if getattr(c, name) != defaults[name]:
+            if name in defaults and getattr(c, name) != defaults[name]:
                 raise SettingError(c.FAMILY, name, getattr(c, name),
                                    f"sizes a convolutional architecture (the dcgan presets), not {c.architecture}")
         return

@@ -183,7 +183,8 @@ class GANConfig(ModelConfig):
                                              "(dcgan presets: yes or no)")
     d_dropout: float = setting(0.3, PROBABILITY, "dropout probability after each discriminator hidden layer")
     conv_channels: list[int] = setting([64, 128], SIZES,
-                                       "dcgan presets: channels of D's two convolutions (G's in reverse), e.g. 64,128")
+                                       "dcgan presets and vae-conv: channels of D's (the encoder's) two convolutions, "
+                                       "the generator's in reverse, e.g. 64,128")
     conv_dense: int = setting(1024, COUNT, "dcgan preset: width of the dense layer in G and in D")
     leak: float = setting(0.2, FRACTION)
     maxout_pieces: int = setting(5, COUNT, "linear pieces per unit where an activation is maxout (MLP presets only)")

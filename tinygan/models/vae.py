@@ -22,8 +22,8 @@ import numpy as np
 from ..backend import Array, Backend, Workspace, to_numpy, unit_floats
 from ..engine.elbo import GaussianLatent, bernoulli_nll, gaussian_nll
 from ..engine.layers import Layer, sigmoid
-from ..engine.network import mlp
 from ..engine.optim import Adam
+from .architectures import decoder_layers, encoder_layers
 from .model import Model, check_io, decayed, layers_memory
 from .vae_config import VAEConfig
 
@@ -56,8 +56,8 @@ class VAEModel(Model):
     ) -> None:
         super().__init__(config, backend, seed)
         c = config
-        enc_layers = encoder or mlp([c.data_dim, *c.enc_hidden, 2 * c.latent_dim], c.activation, leak=c.leak)
-        dec_layers = decoder or mlp([c.latent_dim, *c.dec_hidden, c.data_dim], c.activation, leak=c.leak)
+        enc_layers = encoder or encoder_layers(c)
+        dec_layers = decoder or decoder_layers(c)
         check_io(enc_layers, c.data_dim, 2 * c.latent_dim, "encoder")
         check_io(dec_layers, c.latent_dim, c.data_dim, "decoder")
         self.enc = self.nets["enc"] = self._network(enc_layers)
@@ -70,11 +70,9 @@ class VAEModel(Model):
     @staticmethod
     def training_memory(config: VAEConfig) -> tuple[int, int]:
         """(bytes, parameters) of training a VAE of ``config``, roughly, counted before anything is allocated:
-        each parameter four times (value, gradient, two Adam moments), each Dense output of a batch about eight."""
-        c = config
-        nets = [mlp([c.data_dim, *c.enc_hidden, 2 * c.latent_dim], c.activation),
-                mlp([c.latent_dim, *c.dec_hidden, c.data_dim], c.activation)]
-        return layers_memory(nets, 4, c.batch_size, c.dtype)
+        each parameter four times (value, gradient, two Adam moments), each Dense or convolution output of a
+        batch about eight."""
+        return layers_memory([encoder_layers(config), decoder_layers(config)], 4, config.batch_size, config.dtype)
 
     # -- the training step ------------------------------------------------------------------
 
