@@ -221,3 +221,17 @@ def test_help_says_which_options_the_dcgan_presets_take(capsys):
     text = " ".join(capsys.readouterr().out.split())
     assert "generator hidden sizes, e.g. 128,256,512,1024 (MLP presets only)" in text
     assert "dcgan presets and vae-conv: channels of D's (the encoder's) two convolutions" in text
+
+
+@pytest.mark.usefixtures("numpy_one_blas_thread")
+def test_a_conditional_dcgan_from_the_command_line_draws_the_class_asked_for(tmp_path):
+    from tinygan.interfaces import cli
+
+    run = tmp_path / "run"
+    assert cli.main(["train", "--dataset", "digits", "--model", "dcgan-compact", "--conditional", *CLI_TINY,
+                     "--steps", "2", "--out", str(run)]) == 0
+    gan = GAN.load(str(run / "checkpoint.npz"))
+    assert gan.config.n_classes == 10 and isinstance(gan.D.layers[-1], ProjectionHead)
+    assert cli.main(["sample", "--checkpoint", str(run), "--class", "3,5", "-n", "4",
+                     "--out", str(tmp_path / "two.npy")]) == 0
+    assert np.load(tmp_path / "two.npy").shape == (4, 28, 28)
