@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from tinygan import GAN, VAE
-from tinygan.engine.layers import Dense, ProjectionHead
-from tinygan.engine.spectral import SpectralDense
+from tinygan.engine.layers import Conv2d, ConvTranspose2d, Dense, ProjectionHead, Reshape
+from tinygan.engine.spectral import SpectralNorm
 
 
 @dataclass(frozen=True)
@@ -34,8 +34,52 @@ class Gemm:
         return 2 * self.m * self.n * self.k
 
 
-def _dense_layers(net: Any) -> list[tuple[int, Dense]]:
-    return [(i, layer) for i, layer in enumerate(net.layers) if isinstance(layer, Dense)]
+@dataclass(frozen=True)
+class Weighted:
+    """A layer with a weight matrix ``W: (n_in, n_out)``, as its products see it: ``cells`` rows per sample
+    (1 for a Dense, the grid's pixels for a convolution: ``n_in = k²·c_in``, ``n_out = c_out``). A
+    transposed convolution (``W: (k²·c_out, c_in)``) is a convolution's input gradient: its forward is
+    the product ``x Wᵀ`` and its input gradient the product ``im2col(dy) W``, layouts swapped."""
+
+    index: int
+    layer: Any
+    cells: int
+    n_in: int
+    n_out: int
+    transposed: bool = False
+
+    def _along(self, rows: int, name: str, layout: str) -> Gemm:
+        """``P W`` (rows of n_in into n_out, "nn") or ``dy Wᵀ`` (rows of n_out into n_in, "nt")."""
+        r = rows * self.cells
+        if layout == "nn":
+            return Gemm(f"{name} {self.n_in}x{self.n_out}", r, self.n_out, self.n_in, "nn")
+        return Gemm(f"{name} {self.n_in}x{self.n_out}", r, self.n_in, self.n_out, "nt")
+
+    def fwd(self, rows: int, tag: str) -> Gemm:
+        return self._along(rows, f"{tag} fwd", "nt" if self.transposed else "nn")
+
+    def dx(self, rows: int, tag: str) -> Gemm:
+        return self._along(rows, f"{tag} dx", "nn" if self.transposed else "nt")
+
+    def dw(self, rows: int, tag: str, what: str = "dW") -> Gemm:
+        return Gemm(f"{tag} {what} {self.n_in}x{self.n_out}", self.n_in, self.n_out, rows * self.cells, "tn")
+
+
+def _dense_layers(net: Any) -> list[Weighted]:
+    """The Dense layers and convolutions of ``net``, in order, with the geometry of their products."""
+    out, shape = [], None
+    for i, layer in enumerate(net.layers):
+        if isinstance(layer, Reshape):
+            shape = layer.shape
+        elif isinstance(layer, (Conv2d, ConvTranspose2d)):
+            new = layer.output_shape(shape[0], shape[1])
+            grid = new if isinstance(layer, Conv2d) else shape
+            out.append(Weighted(i, layer, grid[0] * grid[1], layer.kernel**2 * layer.c_image, layer.c_grid,
+                                isinstance(layer, ConvTranspose2d)))
+            shape = new
+        elif isinstance(layer, Dense):
+            out.append(Weighted(i, layer, 1, layer.n_in, layer.n_out))
+    return out
 
 
 def _head(net: Any) -> ProjectionHead | None:
@@ -53,10 +97,10 @@ def _forward(net: Any, rows: int, tag: str) -> list[Gemm]:
     """A forward's products; a spectrally normalised layer first works out ``Wu`` (for σ = ‖Wu‖); a projection
     head adds its class vectors ``C E`` and ``h w``."""
     out = []
-    for _, d in _dense_layers(net):
-        if isinstance(d, SpectralDense):
+    for d in _dense_layers(net):
+        if isinstance(d.layer, SpectralNorm):
             out.append(Gemm(f"{tag} Wu {d.n_in}x{d.n_out}", d.n_in, 1, d.n_out, "nn"))
-        out.append(Gemm(f"{tag} fwd {d.n_in}x{d.n_out}", rows, d.n_out, d.n_in, "nn"))
+        out.append(d.fwd(rows, tag))
     h = _head(net)
     if h is not None:
         out += [Gemm(f"{tag} head CE {h.n_classes}x{h.n_in}", rows, h.n_in, h.n_classes, "nn"),
@@ -71,11 +115,11 @@ def _backward(net: Any, rows: int, tag: str, need_dx: bool, need_dparams: bool) 
     if h is not None:  # the last layer: always followed by a Dense whose input gradient it needs
         out += [*(_head_weight_gradients(h, rows, tag) if need_dparams else []),
                 Gemm(f"{tag} head dx {h.n_in}", rows, h.n_in, 1, "nt")]
-    for i, d in reversed(_dense_layers(net)):
+    for d in reversed(_dense_layers(net)):
         if need_dparams:
-            out.append(Gemm(f"{tag} dW {d.n_in}x{d.n_out}", d.n_in, d.n_out, rows, "tn"))
-        if need_dx or i > 0:  # Sequential skips only the first layer's input gradient
-            out.append(Gemm(f"{tag} dx {d.n_in}x{d.n_out}", rows, d.n_in, d.n_out, "nt"))
+            out.append(d.dw(rows, tag))
+        if need_dx or d.index > 0:  # Sequential skips only the first layer's input gradient
+            out.append(d.dx(rows, tag))
     return out
 
 
@@ -84,18 +128,19 @@ def _penalty(net: Any, rows: int, tag: str) -> list[Gemm]:
     second-order sweep: ``δ̄ᵀ δ_out`` for every weight and the tangent ``δ̄ W`` for all but the last."""
     dense, h = _dense_layers(net), _head(net)
     out = [*_forward(net, rows, tag), *_backward(net, rows, tag, need_dx=True, need_dparams=False)]
-    for j, (_, d) in enumerate(dense):
-        out.append(Gemm(f"{tag} d2W {d.n_in}x{d.n_out}", d.n_in, d.n_out, rows, "tn"))
+    for j, d in enumerate(dense):
+        out.append(d.dw(rows, tag, "d2W"))
         if j < len(dense) - 1 or h is not None:  # a tangent for every layer with a weighted layer after it
-            out.append(Gemm(f"{tag} tangent {d.n_in}x{d.n_out}", rows, d.n_out, d.n_in, "nn"))
+            g = d.fwd(rows, tag)
+            out.append(Gemm(f"{tag} tangent {d.n_in}x{d.n_out}", g.m, g.n, g.k, g.layout))
     return out if h is None else out + _head_weight_gradients(h, rows, f"{tag} d2")
 
 
 def _power_iterations(net: Any) -> list[Gemm]:
     """One power iteration per spectrally normalised layer: ``Wu`` and ``Wᵀv``."""
     out = []
-    for _, d in _dense_layers(net):
-        if isinstance(d, SpectralDense):
+    for d in _dense_layers(net):
+        if isinstance(d.layer, SpectralNorm):
             out.append(Gemm(f"Wu {d.n_in}x{d.n_out}", d.n_in, 1, d.n_out, "nn"))
             out.append(Gemm(f"Wᵀv {d.n_in}x{d.n_out}", d.n_out, 1, d.n_in, "tn"))
     return out

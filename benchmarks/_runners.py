@@ -238,6 +238,8 @@ def make_jax_runner(backend: str, model: str, batch: int) -> Runner:
     from _jax_peer import JaxGAN
 
     config = GANConfig.from_preset(model, DATA_SHAPE, batch_size=batch)
+    if config.architecture != "mlp":
+        raise Unavailable(f"the JAX twin has dense layers only, not the {config.architecture} convolutions")
     peer = JaxGAN.from_config(config)
     cpu = jax.devices("cpu")[0]
     pool = [(jax.device_put(r, cpu), jax.device_put(z, cpu)) for r, z in _inputs(batch, config.latent_dim)]

@@ -28,11 +28,71 @@ import torch
 from torch import nn
 
 from tinygan import GAN, GANConfig
-from tinygan.engine.layers import BatchNorm, Dense, Dropout, LeakyReLU, ReLU, Sigmoid, Tanh
+from tinygan.engine.layers import (
+    BatchNorm,
+    BatchNorm2d,
+    Conv2d,
+    ConvTranspose2d,
+    Dense,
+    Dropout,
+    Flatten,
+    LeakyReLU,
+    ReLU,
+    Reshape,
+    Sigmoid,
+    Tanh,
+)
+
+
+class ToImages(nn.Module):
+    """tinygan's ``Reshape((H, W, C))`` of flat rows, as torch's NCHW images: the same values, channels first."""
+
+    def __init__(self, shape: tuple[int, int, int]) -> None:
+        super().__init__()
+        self.shape = shape
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.reshape(x.shape[0], *self.shape).permute(0, 3, 1, 2)
+
+
+class ToRows(nn.Module):
+    """tinygan's ``Flatten()`` of channels-last images: NCHW back to rows in (h, w, c) order."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.permute(0, 2, 3, 1).reshape(x.shape[0], -1)
+
+
+def _convolution(layer: Any) -> nn.Module | None:
+    """The torch twin of a tinygan convolution, its transpose or its channel BatchNorm (``None`` for others)."""
+    if isinstance(layer, Conv2d):
+        return nn.Conv2d(layer.c_in, layer.c_out, layer.kernel, layer.stride, layer.padding)
+    if isinstance(layer, ConvTranspose2d):
+        return nn.ConvTranspose2d(layer.c_in, layer.c_out, layer.kernel, layer.stride, layer.padding,
+                                  layer.output_padding)
+    if isinstance(layer, BatchNorm2d):
+        return nn.BatchNorm2d(layer.n_channels, eps=layer.eps, momentum=layer.momentum)
+    if isinstance(layer, Reshape):
+        return ToImages(layer.shape)
+    if isinstance(layer, Flatten):
+        return ToRows()
+    return None
+
+
+def torch_weight(layer: Any, w: np.ndarray) -> np.ndarray:
+    """A tinygan weight matrix in torch's layout: Linear ``(out, in)``, Conv2d ``(c_out, c_in, k, k)``,
+    ConvTranspose2d ``(c_in, c_out, k, k)``."""
+    if isinstance(layer, Conv2d):
+        return w.reshape(layer.kernel, layer.kernel, layer.c_in, layer.c_out).transpose(3, 2, 0, 1)
+    if isinstance(layer, ConvTranspose2d):
+        return w.reshape(layer.kernel, layer.kernel, layer.c_out, layer.c_in).transpose(3, 2, 0, 1)
+    return w.T
 
 
 def torch_layer(layer: Any) -> nn.Module:
     """The torch module computing what tinygan ``layer`` computes."""
+    module = _convolution(layer)
+    if module is not None:
+        return module
     if isinstance(layer, Dense):
         return nn.Linear(layer.n_in, layer.n_out)
     if isinstance(layer, BatchNorm):
@@ -104,8 +164,9 @@ class TorchGAN:
         """A tinygan network's parameters in the order of the torch twin's ``parameters()``."""
         out = []
         for layer in net.layers:
-            if isinstance(layer, Dense):
-                out += [self._host(gan, layer.params["W"]).T, self._host(gan, layer.params["b"])]  # torch: (out, in)
+            if isinstance(layer, (Dense, Conv2d, ConvTranspose2d)):
+                w = torch_weight(layer, gan.backend.to_numpy(layer.params["W"]))
+                out += [torch.from_numpy(np.ascontiguousarray(w)).to(self.device), self._host(gan, layer.params["b"])]
             elif isinstance(layer, BatchNorm):
                 out += [self._host(gan, layer.params["gamma"]), self._host(gan, layer.params["beta"])]
         return out

@@ -2,6 +2,7 @@
 
     python benchmarks/bench_memory.py [--dataset fashion-mnist] [--model default] [--steps 300]
         [--batch-size 64] [--backend numpy|cupy|cupy-graph] [--json PATH]
+        (--model default, reference, article, dcgan or dcgan-compact)
     python benchmarks/bench_memory.py --sample 1000000 [--model default] [--json PATH]
 
 The run happens in a child process (a fresh interpreter, so nothing the parent imported counts):
@@ -227,7 +228,8 @@ def markdown(r: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--dataset", default="fashion-mnist")
-    p.add_argument("--model", default="default", choices=["default", "reference", "article"])
+    p.add_argument("--model", default="default",
+                   choices=["default", "reference", "article", "dcgan", "dcgan-compact"])
     p.add_argument("--steps", type=int, default=300)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--log-every", type=int, default=25)

@@ -1,7 +1,7 @@
 """Time tinygan's full training step against PyTorch and against the GEMM floor.
 
     python benchmarks/bench_step.py [--backends numpy,cupy,cupy-graph,torch-cpu,torch-cuda]
-        [--batch-sizes 64,256,1024,4096] [--model default|reference|article|vae]
+        [--batch-sizes 64,256,1024,4096] [--model default|reference|article|dcgan|dcgan-compact|vae|vae-conv]
         [--json PATH] [--steps N] [--warmup N] [--max-seconds S] [--threads N]
         [--variant KEY=VALUE[,KEY=VALUE...]]...
 
@@ -503,7 +503,8 @@ def main(argv: list[str] | None = None) -> int:
         "get a row saying why)",
     )
     p.add_argument("--batch-sizes", type=_csv(int), default=[64, 256, 1024, 4096])
-    p.add_argument("--model", default="default", choices=["default", "reference", "article", "vae"])
+    p.add_argument("--model", default="default",
+                   choices=["default", "reference", "article", "dcgan", "dcgan-compact", "vae", "vae-conv"])
     p.add_argument("--steps", type=int, default=50, help="timed steps per backend and batch size")
     p.add_argument("--warmup", type=int, default=5, help="untimed steps first")
     p.add_argument(

@@ -123,6 +123,9 @@ def python_floor(model: str, steps: int, warmup: int) -> float:
         config = GANConfig.from_preset(model, DATA_SHAPE)
         nets = {"g_hidden": config.g_hidden, "d_hidden": config.d_hidden}
     narrow = {"latent_dim": 4} | {name: [4] * len(sizes) for name, sizes in nets.items()}
+    if config.architecture != "mlp":  # the convolutions' channels and the dense width instead
+        narrow = {"latent_dim": 4, "conv_channels": [4, 4]}
+        narrow |= {"conv_dense": 4} if config.architecture == "dcgan" else {}
     runner, _ = make_tinygan_runner("numpy", model, 2, overrides=narrow)
     runner.run(warmup)
     return statistics.median(runner.run(steps))

@@ -195,6 +195,11 @@ def check_options(model_class: Any, preset: str, overrides: dict[str, Any], cond
         if key not in known:
             others = [m.config_class.FAMILY for m in MODELS.values() if key in m.config_class.options()]
             raise UsageError(f"--{key.replace('_', '-')}: a {' and '.join(others)} option, not one of --model {preset}")
+    foreign = model_class.config_class.foreign_options(preset)
+    for key in overrides:
+        if key in foreign:
+            raise UsageError(f"--{key.replace('_', '-')}: an option of the {foreign[key]} architecture, not one of "
+                             f"--model {preset}")
     if conditional and not model_class.config_class.CONDITIONS:
         raise UsageError(f"--conditional: a GAN option, not one of --model {preset}")
     if "conditioning" in overrides and not conditional:

@@ -24,10 +24,10 @@ from typing import Any
 import numpy as np
 
 from ..backend import Array, Backend
-from ..engine.layers import Dense, Layer, ProjectionHead
+from ..engine.layers import Layer, ProjectionHead
 from ..engine.network import Sequential
 from .classes import default_names
-from .model import check_io
+from .model import check_io, walk
 
 
 def class_names(config: Any) -> list[str]:
@@ -60,9 +60,9 @@ def check_discriminator(layers: list[Layer], n_in: int, config: Any) -> None:
     if not isinstance(head, ProjectionHead) or head.n_classes != config.n_classes:
         raise ValueError(f"a projection discriminator must end in ProjectionHead(features, {config.n_classes}), "
                          f"got {type(head).__name__}")
-    dense = [layer for layer in layers if isinstance(layer, Dense)]
-    if not dense or dense[0].n_in != n_in:
-        raise ValueError(f"discriminator must take {n_in} features, got {dense[0].n_in if dense else 'no Dense layer'}")
+    got = walk(layers)[0]
+    if got != n_in:
+        raise ValueError(f"discriminator must take {n_in} features, got {got or 'no Dense layer'}")
 
 
 class Conditioning:

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any, ClassVar
 
 from ..engine.objectives import LOSSES
+from .architectures import ARCHITECTURES, MLP_ONLY, check_architecture
 from .arguments import plain
 from .classes import names_problem
 from .settings import (
@@ -59,6 +60,9 @@ class ModelConfig:
     PRESETS: ClassVar[dict[str, dict[str, Any]]] = {}  # name -> the fields it sets apart from the defaults
     POINTS_PRESET: ClassVar[str] = ""  # the preset every preset becomes for 2-D points
     n_classes = 0  # the number of classes of a conditional model (a field where the family has one)
+    # Settings of one architecture (the preset's ``architecture``, "mlp" without one): architecture -> settings
+    # that other architectures do not have.
+    ARCHITECTURE_SETTINGS: ClassVar[dict[str, tuple[str, ...]]] = {}
 
     @property
     def data_dim(self) -> int:
@@ -89,6 +93,13 @@ class ModelConfig:
     def options(cls) -> dict[str, Any]:
         """The fields a ``train`` option sets: name → field (its kind and help in ``metadata``)."""
         return {f.name: f for f in fields(cls) if f.metadata.get("help")}
+
+    @classmethod
+    def foreign_options(cls, preset: str) -> dict[str, str]:
+        """The options that preset ``preset``'s architecture does not have: option -> the architecture that has it."""
+        own = cls.PRESETS.get(preset, {}).get("architecture", "mlp")
+        mine = cls.ARCHITECTURE_SETTINGS.get(own, ())
+        return {name: arch for arch, names in cls.ARCHITECTURE_SETTINGS.items() for name in names if name not in mine}
 
     @classmethod
     def preset_for(cls, name: str, data_kind: str) -> str:
@@ -148,24 +159,34 @@ class GANConfig(ModelConfig):
     LEARNING_RATES: ClassVar[tuple[str, ...]] = ("lr_g", "lr_d")
     # Fields' earlier names, as checkpoints and config.json files written before the rename hold them.
     RENAMED: ClassVar[dict[str, str]] = {"g_ema": "g_ema_decay"}
+    ARCHITECTURE_SETTINGS: ClassVar[dict[str, tuple[str, ...]]] = {
+        "mlp": MLP_ONLY, "dcgan-compact": ("conv_channels",), "dcgan": ("conv_channels", "conv_dense")}
 
     data_shape: tuple[int, ...] = setting((28, 28), SHAPE)
     data_kind: str = setting("image", one_of(DATA_KINDS))
+    architecture: str = setting("mlp", one_of(ARCHITECTURES))
     latent_dim: int = setting(100, COUNT, "size of the latent vector z")
-    g_hidden: list[int] = setting([128, 256, 512, 1024], SIZES, "generator hidden sizes, e.g. 128,256,512,1024")
+    g_hidden: list[int] = setting([128, 256, 512, 1024], SIZES,
+                                  "generator hidden sizes, e.g. 128,256,512,1024 (MLP presets only)")
     g_activation: str = setting("leaky_relu", one_of(ACTIVATIONS),
-                                f"generator hidden activation: {', '.join(ACTIVATIONS)}")
+                                f"generator hidden activation: {', '.join(ACTIVATIONS)} (MLP presets only)")
     g_batchnorm: list[bool] | bool = setting([False, True, True, True], FLAGS,
-                                             "BatchNorm in generator hidden layers: yes, no, or one per layer")
+                                             "BatchNorm in generator hidden layers: yes, no, or one per layer "
+                                             "(MLP presets only)")
     g_output: str | None = setting("tanh", one_of(G_OUTPUTS))
-    d_hidden: list[int] = setting([512, 256], SIZES, "discriminator hidden sizes, e.g. 512,256")
+    d_hidden: list[int] = setting([512, 256], SIZES, "discriminator hidden sizes, e.g. 512,256 (MLP presets only)")
     d_activation: str = setting("leaky_relu", one_of(ACTIVATIONS),
-                                f"discriminator hidden activation: {', '.join(ACTIVATIONS)}")
+                                f"discriminator hidden activation: {', '.join(ACTIVATIONS)} (MLP presets only)")
     d_batchnorm: list[bool] | bool = setting(False, FLAGS,
-                                             "BatchNorm in discriminator hidden layers: yes, no, or one per layer")
+                                             "BatchNorm in discriminator hidden layers: yes, no, or one per layer "
+                                             "(dcgan presets: yes or no)")
     d_dropout: float = setting(0.3, PROBABILITY, "dropout probability after each discriminator hidden layer")
+    conv_channels: list[int] = setting([64, 128], SIZES,
+                                       "dcgan presets and vae-conv: channels of D's (the encoder's) two convolutions, "
+                                       "the generator's in reverse, e.g. 64,128")
+    conv_dense: int = setting(1024, COUNT, "dcgan preset: width of the dense layer in G and in D")
     leak: float = setting(0.2, FRACTION)
-    maxout_pieces: int = setting(5, COUNT, "linear pieces per unit where an activation is maxout")
+    maxout_pieces: int = setting(5, COUNT, "linear pieces per unit where an activation is maxout (MLP presets only)")
     bn_momentum: float = setting(0.1, MOMENTUM)
     bn_eps: float = setting(1e-5, POSITIVE)
     lr_g: float = setting(2e-4, POSITIVE, "generator Adam learning rate")
@@ -193,7 +214,8 @@ class GANConfig(ModelConfig):
 
     def __post_init__(self) -> None:
         self.check_fields()
-        for net in ("g", "d"):
+        check_architecture(self, _DEFAULTS, MLP_ONLY)
+        for net in ("g", "d") if self.architecture == "mlp" else ():
             flags, hidden = getattr(self, f"{net}_batchnorm"), getattr(self, f"{net}_hidden")
             if not isinstance(flags, bool) and len(flags) != len(hidden):
                 raise ValueError(
@@ -205,6 +227,8 @@ class GANConfig(ModelConfig):
         _check_critic(self)
         _check_classes(self)
 
+
+_DEFAULTS = {f.name: f.default_factory() if callable(f.default_factory) else f.default for f in fields(GANConfig)}
 
 # Settings that belong to one objective, with the value that means "not used": set apart from it under
 # another objective they would be ignored, so they are refused alike.
@@ -277,4 +301,9 @@ PRESETS: dict[str, dict[str, Any]] = {
         "batch_size": 100,
     },
 }
+# The convolutional GANs of Lucic et al. (2018), "Are GANs Created Equal?" (docs/dcgan.md): their
+# recipe (Adam 2e-4, β₁ 0.5, batch 64), no dropout, BatchNorm in D; the averaged G as the default's.
+DCGAN = {"d_batchnorm": True, "d_dropout": 0.0}
+PRESETS["dcgan"] = {"architecture": "dcgan", **DCGAN}
+PRESETS["dcgan-compact"] = {"architecture": "dcgan-compact", **DCGAN}
 GANConfig.PRESETS, GANConfig.POINTS_PRESET = PRESETS, "points"

@@ -29,10 +29,10 @@ import numpy as np
 
 from ..backend import Array, Backend, to_numpy
 from ..engine.layers import Layer, sigmoid
-from ..engine.network import mlp
 from ..engine.objectives import g_loss
 from ..engine.optim import Adam
 from ..engine.spectral import spectral_normalised
+from .architectures import discriminator_layers, generator_layers
 from .arguments import count, latents
 from .averaging import AveragedNetwork
 from .classes import sample_labels
@@ -76,14 +76,8 @@ class GANModel(Model):
         super().__init__(config, backend, seed)
         c = config
         g_in, d_in = input_sizes(c)  # the class's one-hot joins G's input (and D's, in the concat form)
-        g_layers = generator or mlp(
-            [g_in, *c.g_hidden, c.data_dim], c.g_activation, c.g_output, c.g_batchnorm,
-            leak=c.leak, bn_momentum=c.bn_momentum, bn_eps=c.bn_eps, pieces=c.maxout_pieces,
-        )
-        d_layers = discriminator or with_projection_head(mlp(
-            [d_in, *c.d_hidden, 1], c.d_activation, None, c.d_batchnorm, c.d_dropout,
-            leak=c.leak, bn_momentum=c.bn_momentum, bn_eps=c.bn_eps, pieces=c.maxout_pieces,
-        ), c)
+        g_layers = generator or generator_layers(c, g_in)
+        d_layers = discriminator or with_projection_head(discriminator_layers(c, d_in), c)
         if c.d_spectral_norm and discriminator is None:
             d_layers = spectral_normalised(d_layers)
         check_io(g_layers, g_in, c.data_dim, "generator")

@@ -14,6 +14,7 @@ names), and ``steps_done`` as a 0-d array on the device, the only count a kernel
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import MISSING, fields, is_dataclass
 from typing import Any, ClassVar
 
@@ -21,7 +22,7 @@ import numpy as np
 
 from ..backend import Backend, get_backend
 from ..backend.cuda import RecordedStep
-from ..engine.layers import Dense, Layer, ProjectionHead, layer_from_spec
+from ..engine.layers import Conv2d, ConvTranspose2d, Dense, Flatten, Layer, ProjectionHead, Reshape, layer_from_spec
 from ..engine.network import Sequential, count_params
 from ..engine.optim import Adam
 from ..io.errors import DivergenceError, MemoryRequestError
@@ -42,8 +43,8 @@ class Model:
     """Base class: a config, networks named in :attr:`NETWORKS`, their optimizers, counters and state.
 
     Subclasses set ``kind`` (the checkpoint's model name), ``config_class``, ``NETWORKS``
-    (network name → the constructor argument that takes its layers), ``PROGRESS`` and ``RECONSTRUCTS``,
-    give ``training_memory(config)`` (what training one would ask for), build ``self.nets`` and
+    (network name → the constructor argument that takes its layers), ``PROGRESS``, ``RECONSTRUCTS``,
+    ``PARAM_COPIES`` and ``SIZE_FIELDS`` (what a memory check counts and names), build ``self.nets`` and
     ``self.optimizers`` with the same names, and may set ``self.averaged`` (network name →
     :class:`~tinygan.models.averaging.AveragedNetwork`).
     """
@@ -281,21 +282,44 @@ def _sizes(config: Any, names: tuple[str, ...]) -> str:
 
 
 def activation_values(nets: list[list[Layer]], rows: int) -> int:
-    """Values a training step on ``rows`` rows holds per network layer, roughly: each layer's input and output
-    about eight times (forward values, their gradients, BatchNorm and activation temporaries)."""
-    widths = 0
+    """Values a training step on ``rows`` rows holds, roughly: each network's input, each Dense or convolution
+    output and a projection's class scores about eight times (forward values, their gradients, BatchNorm and
+    activation temporaries), and the patches a convolution gathers once."""
+    values = 0
     for layers in nets:
-        dense = [layer for layer in layers if isinstance(layer, Dense | ProjectionHead)]
-        widths += dense[0].n_in if dense else 0
-        widths += sum(layer.n_out if isinstance(layer, Dense) else layer.n_classes for layer in dense)
-    return 8 * rows * widths
+        n_in, _, outputs = walk(layers)
+        classes = sum(layer.n_classes for layer in layers if isinstance(layer, ProjectionHead))
+        values += 8 * ((n_in or 0) + classes) + sum(8 * out + patches for out, patches in outputs)
+    return rows * values
+
+
+def walk(layers: list[Layer]) -> tuple[int | None, int | None, list[tuple[int, int]]]:
+    """(input features, output features, (output values, patch values) per sample of each Dense or
+    convolution) of ``layers``, from their shapes alone: ``None`` where they have no Dense or Reshape."""
+    shape: tuple[int, ...] | None = None
+    n_in, outputs = None, []
+    for layer in layers:
+        if isinstance(layer, Reshape):
+            n_in, shape = n_in or math.prod(layer.shape), layer.shape
+        elif isinstance(layer, (Conv2d, ConvTranspose2d)) and shape is not None and len(shape) == 3:
+            out = layer.output_shape(shape[0], shape[1])
+            grid = math.prod(out[:2]) if isinstance(layer, Conv2d) else math.prod(shape[:2])
+            shape = out
+            outputs.append((math.prod(out), grid * layer.kernel**2 * layer.c_image))
+        elif isinstance(layer, Dense):
+            n_in, shape = n_in or layer.n_in, (layer.n_out,)
+            outputs.append((layer.n_out, 0))
+        elif isinstance(layer, Flatten) and shape is not None:
+            shape = (math.prod(shape),)
+    return n_in, None if shape is None else math.prod(shape), outputs
 
 
 def check_io(layers: list[Layer], n_in: int, n_out: int, name: str) -> None:
-    """Raise ``ValueError`` unless ``layers`` map ``n_in`` to ``n_out`` features (first and last Dense)."""
-    dense = [layer for layer in layers if isinstance(layer, Dense)]
-    if not dense or dense[0].n_in != n_in or dense[-1].n_out != n_out:
-        got = f"{dense[0].n_in} → {dense[-1].n_out}" if dense else "no Dense layer"
+    """Raise ``ValueError`` unless ``layers`` map ``n_in`` to ``n_out`` features (from the first Dense or
+    Reshape, through the convolutions' shapes, to the last Dense or Flatten)."""
+    got_in, got_out, _ = walk(layers)
+    if got_in != n_in or got_out != n_out:
+        got = f"{got_in} → {got_out}" if got_in else "no Dense layer"
         raise ValueError(f"{name} must map {n_in} → {n_out} features, got {got}")
 
 

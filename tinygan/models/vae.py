@@ -22,10 +22,10 @@ import numpy as np
 from ..backend import Array, Backend, Workspace, to_numpy, unit_floats
 from ..engine.elbo import GaussianLatent, bernoulli_nll, gaussian_nll
 from ..engine.layers import Layer, sigmoid
-from ..engine.network import mlp
 from ..engine.optim import Adam
 from ..io.errors import MemoryRequestError
 from ..io.memory import check_fits
+from .architectures import decoder_layers, encoder_layers
 from .arguments import count, latents
 from .model import Model, activation_values, check_io, decayed
 from .vae_config import VAEConfig
@@ -60,8 +60,8 @@ class VAEModel(Model):
     ) -> None:
         super().__init__(config, backend, seed)
         c = config
-        enc_layers = encoder or mlp([c.data_dim, *c.enc_hidden, 2 * c.latent_dim], c.activation, leak=c.leak)
-        dec_layers = decoder or mlp([c.latent_dim, *c.dec_hidden, c.data_dim], c.activation, leak=c.leak)
+        enc_layers = encoder or encoder_layers(c)
+        dec_layers = decoder or decoder_layers(c)
         check_io(enc_layers, c.data_dim, 2 * c.latent_dim, "encoder")
         check_io(dec_layers, c.latent_dim, c.data_dim, "decoder")
         self.check_memory([enc_layers, dec_layers])

@@ -6,9 +6,10 @@ wrong type or out of range raises a one-line ``ValueError`` naming the field.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
+from .architectures import VAE_ARCHITECTURES, VAE_MLP_ONLY, check_architecture
 from .config import ACTIVATIONS, DATA_KINDS, DTYPES, ModelConfig
 from .settings import BETAS, COUNT, FRACTION, POSITIVE, SHAPE, SIZES, one_of, setting
 
@@ -25,14 +26,17 @@ class VAEConfig(ModelConfig):
     """
 
     FAMILY: ClassVar[str] = "VAE"
+    ARCHITECTURE_SETTINGS: ClassVar[dict[str, tuple[str, ...]]] = {"mlp": VAE_MLP_ONLY, "conv": ("conv_channels",)}
     RESUMABLE: ClassVar[tuple[str, ...]] = ("lr",)
     LEARNING_RATES: ClassVar[tuple[str, ...]] = ("lr",)
 
     data_shape: tuple[int, ...] = setting((28, 28), SHAPE)
     data_kind: str = setting("image", one_of(DATA_KINDS))
+    architecture: str = setting("mlp", one_of(VAE_ARCHITECTURES))
     latent_dim: int = setting(20, COUNT, "size of the latent vector z")
-    enc_hidden: list[int] = setting([512, 256], SIZES, "VAE encoder hidden sizes, e.g. 512,256")
-    dec_hidden: list[int] = setting([256, 512], SIZES, "VAE decoder hidden sizes, e.g. 256,512")
+    enc_hidden: list[int] = setting([512, 256], SIZES, "VAE encoder hidden sizes, e.g. 512,256 (vae only)")
+    dec_hidden: list[int] = setting([256, 512], SIZES, "VAE decoder hidden sizes, e.g. 256,512 (vae only)")
+    conv_channels: list[int] = setting([64, 128], SIZES)
     activation: str = setting("leaky_relu", one_of(ACTIVATIONS))
     leak: float = setting(0.2, FRACTION)
     x_std: float = setting(0.1, POSITIVE)
@@ -45,6 +49,10 @@ class VAEConfig(ModelConfig):
 
     def __post_init__(self) -> None:
         self.check_fields()
+        check_architecture(self, _DEFAULTS, VAE_MLP_ONLY)
+
+
+_DEFAULTS = {f.name: f.default_factory() if callable(f.default_factory) else f.default for f in fields(VAEConfig)}
 
 
 # Each preset names the fields it sets apart from VAEConfig's defaults (which are ``vae``).
@@ -60,5 +68,7 @@ VAE_PRESETS: dict[str, dict[str, Any]] = {
         "x_std": 0.05,
         "batch_size": 100,
     },
+    # The convolutional VAE: an encoder like dcgan-compact's D, a decoder like its G, without BatchNorm.
+    "vae-conv": {"architecture": "conv"},
 }
 VAEConfig.PRESETS, VAEConfig.POINTS_PRESET = VAE_PRESETS, "vae-points"
