@@ -1,4 +1,5 @@
-"""Digests of the trained state (every array of the checkpoint; not its JSON description) of short runs (GAN, each objective, R1 with spectral norm, both conditional
+"""Digests of the trained state (every array of the checkpoint, not its JSON description) of short runs
+(GAN, each objective, R1 with spectral norm, both conditional
 forms, VAE, packed points): a change that should move no bit is checked by comparing them before and after.
 
     OPENBLAS_NUM_THREADS=1 python benchmarks/run_digests.py out.json
