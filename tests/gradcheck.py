@@ -74,7 +74,10 @@ def loss_noise(f: Callable[[np.ndarray], float], x0: np.ndarray, seed: int = 0) 
     least-squares residual of that polynomial is the noise, ``σ² = RSS / (points − degree − 1)``.
     Random, not evenly spaced, points: where ``f`` is locally linear, its rounding error at evenly
     spaced points is a regular sawtooth whose differences vanish (Moré & Wild's ECnoise then sees
-    none). The last rounding of ``f`` itself (``ε·|f(x0)|``) is a floor.
+    none). A floor of ``ε·max(1, |f(x0)|)``: the checked losses are computed from inputs and weights of
+    order one, so an evaluation rounds by at least ε even where ``f`` is tiny, constant or linear in
+    exact arithmetic along the line (a penalty at its minimum, a spectrally normalised 1×1 weight)
+    and the residual sees nothing.
     """
     rng = np.random.default_rng(seed)
     d = rng.standard_normal(x0.shape) * NOISE_SPACING * (np.abs(x0) + 1.0)
@@ -83,7 +86,7 @@ def loss_noise(f: Callable[[np.ndarray], float], x0: np.ndarray, seed: int = 0) 
     centred = values - values.mean()
     residual = centred - np.polyval(np.polyfit(t, centred, NOISE_DEGREE), t)
     sigma = math.sqrt(float(np.sum(residual**2)) / (NOISE_POINTS - NOISE_DEGREE - 1))
-    return max(sigma, float(np.finfo(np.float64).eps * abs(values[0])))
+    return max(sigma, float(np.finfo(np.float64).eps) * max(1.0, abs(values[0])))
 
 
 def numerical_grad(f: Callable[[np.ndarray], float], x0: np.ndarray, h: float = STEP) -> FiniteDifferences:

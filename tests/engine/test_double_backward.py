@@ -9,7 +9,7 @@ exact gradient is zero almost everywhere for piecewise-linear networks, and the 
 import numpy as np
 import pytest
 from gradcheck import GRAD_SETTINGS, assert_close_grad, conditioning, numerical_grad, random_array, random_net
-from hypothesis import assume, given
+from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
 from tinygan import BatchNorm, Dense, Dropout, LeakyReLU, Maxout, ReLU, Sequential, Sigmoid, Tanh
@@ -112,6 +112,7 @@ def _penalty_value(penalty, weight):
 @pytest.mark.parametrize("penalty", [r1_penalty, gp_penalty], ids=["r1", "wgan-gp"])
 @GRAD_SETTINGS
 @given(**CRITICS, weight=st.floats(0.1, 10.0))
+@example(seed=0, n=1, n_in=1, widths=[1], kind="relu", pieces=2, dropout=0.0, spectral=True, weight=1.0)  # all 0
 def test_penalty_gradient_with_respect_to_every_parameter(
     backend, penalty, seed, n, n_in, widths, kind, pieces, dropout, spectral, weight
 ):

@@ -66,6 +66,7 @@ def test_r1_penalty_value_and_gradient(backend, g, gamma):
 @GRAD_SETTINGS
 @given(g=G_ROWS, weight=st.floats(0.01, 20.0))
 @example(g=np.array([[0.5, 0.5, 0.5, 0.5]]), weight=1.0)  # ‖g‖ = 1: a gradient of 5e-13, as small as h²·f‴
+@example(g=np.array([[1.0]]), weight=1.0)  # the same, and the analytic 5e-13 itself rounds at 1e-16
 def test_gradient_penalty_value_and_gradient(backend, g, weight):
     assume(np.min(np.linalg.norm(g, axis=1)) > 1e-2)  # the norm's kink at g = 0
     value = _check(backend, lambda x: gp_penalty(x, weight), g, "WGAN-GP gradient")
