@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from twins import assert_same_steps
 
 from tinygan import GAN
 from tinygan.backend import Ops, cupy_available, pool
@@ -211,7 +212,6 @@ def test_bench_step_with_torch_cpu():
 @pytest.mark.parametrize(("pack", "g_ema_decay"), [(1, 0.0), (2, 0.9)])
 def test_torch_peer_is_the_same_model(pack, g_ema_decay):
     """Same weights in, same losses and parameters out, for three full steps (float64, no dropout)."""
-    import torch
     from _torch_peer import TorchGAN
 
     gan = _tiny_gan(
@@ -226,13 +226,7 @@ def test_torch_peer_is_the_same_model(pack, g_ema_decay):
     )
     peer = TorchGAN(gan)
     peer.load_from_tinygan(gan)
-    rng = np.random.default_rng(0)
-    for _ in range(3):
-        real, z = rng.uniform(-1, 1, (8, 5)), rng.standard_normal((8, 2))
-        ours = gan.train_step(real, z)
-        theirs = peer.train_step(torch.from_numpy(real), torch.from_numpy(z))
-        for k in ("d_loss", "g_loss", "d_real", "d_fake"):
-            assert float(theirs[k]) == pytest.approx(float(ours[k]), rel=1e-9), k
+    assert_same_steps(gan, peer, (8, 5), (8, 2), ("d_loss", "g_loss", "d_real", "d_fake"))
     for net, tnet in ((gan.G, peer.G), (gan.D, peer.D)):
         flat = np.concatenate([(p.T if p.ndim == 2 else p).detach().numpy().ravel() for p in tnet.parameters()])
         np.testing.assert_allclose(flat, net.params, rtol=0, atol=1e-9)

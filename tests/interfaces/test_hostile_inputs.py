@@ -528,14 +528,16 @@ def test_the_memory_estimate_counts_every_parameter_of_a_vae():
 
 
 def _estimated_params(build):
-    """The parameter count that a model's memory check (made before anything is allocated) works from."""
+    """The parameter count that a model's memory check (made before anything is allocated) works from:
+    the check is made to refuse, and its request names the count."""
+    from tinygan.io.errors import MemoryRequestError
     from tinygan.models import model
 
-    asked = []
-    real = model.check_fits
-    model.check_fits = lambda nbytes, asked_by, *rest: asked.append(asked_by)
+    real = model.shortfall
+    model.shortfall = lambda nbytes, *rest: "refused here"
     try:
-        build()
+        with pytest.raises(MemoryRequestError) as refused:
+            build()
     finally:
-        model.check_fits = real
-    return int(asked[0].split("a model of ")[1].split(" ")[0].replace(",", ""))
+        model.shortfall = real
+    return int(refused.value.request.split("a model of ")[1].split(" ")[0].replace(",", ""))

@@ -181,7 +181,7 @@ def memory_usage_error(error: MemoryRequestError, overrides: dict[str, Any]) -> 
     allocated) as a usage error naming the options that asked for it."""
     given = [k for k in SIZE_OPTIONS if k in overrides]
     named = " ".join(f"--{k.replace('_', '-')} {_shown(overrides[k])}" for k in given) or "the model preset"
-    return UsageError(f"{named}: {str(error).split('): ', 1)[-1]}")  # the model's size and the memory it needs
+    return UsageError(f"{named}: {getattr(error, 'request', error)}")
 
 
 def _shown(value: Any) -> str:

@@ -26,7 +26,7 @@ from ..engine.layers import Conv2d, ConvTranspose2d, Dense, Flatten, Layer, Proj
 from ..engine.network import Sequential, count_params
 from ..engine.optim import Adam
 from ..io.errors import DivergenceError, MemoryRequestError
-from ..io.memory import check_fits
+from ..io.memory import check_fits, shortfall
 from .arguments import count, plain, shape
 from .averaging import AveragedNetwork
 
@@ -83,8 +83,12 @@ class Model:
         c = self.config
         params = sum(count_params(layers) for layers in nets)
         nbytes = np.dtype(c.dtype).itemsize * (self.PARAM_COPIES * params + activation_values(nets, c.batch_size))
-        check_fits(nbytes, f"{self.kind.upper()} config ({_sizes(c, self.SIZE_FIELDS)}): a model of {params:,} "
-                   "parameters", MemoryRequestError)
+        problem = shortfall(nbytes)
+        if problem:
+            error = MemoryRequestError(f"{self.kind.upper()} config ({_sizes(c, self.SIZE_FIELDS)}): a model of "
+                                       f"{params:,} parameters: {problem}")
+            error.request = f"a model of {params:,} parameters: {problem}"  # for callers that name the sizes
+            raise error
 
     def check_rows(self, n: int, asked_by: str, nets: tuple[str, ...] | None = None, per_row: int = 0) -> None:
         """Raise :class:`~tinygan.io.errors.MemoryRequestError` when passing ``n`` rows through the built
